@@ -1,0 +1,6 @@
+//! bitswarm's BitTorrent client library: pure codecs, the sans-IO engine and its IO shell.
+
+pub mod bencode;
+mod types;
+
+pub use types::{BadHex, InfoHash, PeerId};

@@ -1,0 +1,2 @@
+//! The `bitswarm` command line.
+fn main() {}
