@@ -4,6 +4,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod geometry;
 pub mod magnet;
+pub mod tracker;
 mod types;
 pub mod wire;
 
