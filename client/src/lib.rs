@@ -4,10 +4,13 @@ pub mod bencode;
 pub mod bitfield;
 pub mod geometry;
 pub mod magnet;
+pub mod metainfo;
 pub mod tracker;
 mod types;
 pub mod wire;
 
 pub use bitfield::Bitfield;
+pub use geometry::{BlockRef, Geometry, BLOCK_LEN};
 pub use magnet::Magnet;
+pub use metainfo::Metainfo;
 pub use types::{BadHex, InfoHash, PeerId};
