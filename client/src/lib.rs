@@ -2,6 +2,7 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod create;
 pub mod geometry;
 pub mod magnet;
 pub mod metainfo;

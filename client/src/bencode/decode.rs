@@ -166,10 +166,7 @@ impl<'a> Decoder<'a> {
                     }
                     let digit = i64::from(b - b'0');
                     // Accumulate negatively so i64::MIN is representable.
-                    value = match value
-                        .checked_mul(10)
-                        .and_then(|v| v.checked_sub(digit))
-                    {
+                    value = match value.checked_mul(10).and_then(|v| v.checked_sub(digit)) {
                         Some(v) => v,
                         None => return self.err(ErrorKind::IntegerOverflow),
                     };

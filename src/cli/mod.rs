@@ -1,0 +1,85 @@
+//! Argument definitions and dispatch for every `bitswarm` subcommand.
+
+mod create;
+mod info;
+mod units;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A BitTorrent client built around a deterministic swarm simulator.
+#[derive(Debug, Parser)]
+#[command(name = "bitswarm", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what a .torrent file or a magnet link describes.
+    Info {
+        /// A .torrent file or a magnet: URI.
+        torrent: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a .torrent from a file or a directory.
+    Create(create::Args),
+}
+
+/// Exit code 1: the job failed (download incomplete, scenario expectation unmet).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code 2: bad input or usage (unreadable or malformed torrent, bad magnet, bad flag).
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// An error with the exit code it deserves.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// The user gave us something we cannot use: exit 2.
+    pub fn bad_input(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: EXIT_BAD_INPUT,
+            error: error.into(),
+        }
+    }
+
+    /// The input was fine but the job did not succeed: exit 1.
+    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: EXIT_FAILED,
+            error: error.into(),
+        }
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Info { torrent, json } => info::run(&torrent, json),
+        Command::Create(args) => create::run(args),
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Reads a whole input file, as bad input (exit 2) when it cannot be read.
+fn read_input(path: &PathBuf) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path)
+        .map_err(|e| Failure::bad_input(anyhow::anyhow!("cannot read {}: {e}", path.display())))
+}
