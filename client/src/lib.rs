@@ -6,6 +6,7 @@ pub mod create;
 pub mod geometry;
 pub mod magnet;
 pub mod metainfo;
+pub mod net;
 pub mod tracker;
 mod types;
 pub mod wire;

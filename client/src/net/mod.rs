@@ -1,0 +1,81 @@
+//! The network seam: everything the IO shell needs from a network, as one trait.
+//!
+//! The shell is generic over [`Net`], so the same code runs on real sockets ([`TokioNet`]) and on
+//! the simulator's sockets (an implementation in the `sim` crate). Only implementations of this
+//! trait may name `tokio::net`.
+
+mod tokio_net;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use tokio_net::TokioNet;
+
+/// The largest HTTP body we accept: tracker answers are a few KB, so anything near this is
+/// hostile or broken, and must not grow our memory.
+pub const MAX_HTTP_BODY: usize = 4 * 1024 * 1024;
+
+/// Why an HTTP GET did not produce a body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("http status {0}")]
+    Status(u16),
+    #[error("http body larger than {MAX_HTTP_BODY} bytes")]
+    TooLarge,
+    #[error("invalid url {0:?}")]
+    InvalidUrl(String),
+    #[error("http: {0}")]
+    Transport(String),
+}
+
+/// A network: TCP, UDP, name resolution and HTTP GET.
+pub trait Net: Clone + Send + Sync + 'static {
+    /// A connected TCP stream.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// A bound TCP listener.
+    type Listener: Listener<Stream = Self::Stream>;
+    /// A bound UDP socket.
+    type Udp: Udp;
+
+    /// Opens a TCP connection (the caller bounds it with a timeout).
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// Listens for TCP connections on `addr` (port 0 picks a free port).
+    fn listen(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// Binds a UDP socket on `addr`.
+    fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send;
+    /// Resolves a host name (or an address literal) to socket addresses.
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
+    /// GETs `url` (http or https) and returns the body of a 2xx answer, at most
+    /// [`MAX_HTTP_BODY`] bytes. The caller bounds it with a timeout.
+    fn http_get(&self, url: &str) -> impl Future<Output = Result<Vec<u8>, HttpError>> + Send;
+}
+
+/// A TCP listener.
+pub trait Listener: Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Waits for the next incoming connection.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
+    /// The address actually bound.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// A UDP socket, shared by reference between a sender and a receiver.
+pub trait Udp: Send + Sync + 'static {
+    fn send_to(
+        &self,
+        buf: &[u8],
+        addr: SocketAddr,
+    ) -> impl Future<Output = io::Result<usize>> + Send;
+    fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send;
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}

@@ -1,0 +1,102 @@
+//! [`Net`] on real sockets: tokio TCP and UDP, the system resolver, reqwest for HTTP(S).
+
+use std::io;
+use std::net::SocketAddr;
+
+use super::{HttpError, Listener, Net, Udp, MAX_HTTP_BODY};
+
+/// The real network.
+#[derive(Clone)]
+pub struct TokioNet {
+    /// One HTTP client for every tracker, so connections and TLS sessions are reused.
+    http: reqwest::Client,
+}
+
+impl TokioNet {
+    /// A network whose HTTP requests identify as bitswarm.
+    pub fn new() -> Result<Self, HttpError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("bitswarm/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HttpError::Transport(e.to_string()))?;
+        Ok(TokioNet { http })
+    }
+}
+
+impl Net for TokioNet {
+    type Stream = tokio::net::TcpStream;
+    type Listener = tokio::net::TcpListener;
+    type Udp = tokio::net::UdpSocket;
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<Self::Stream> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        // Requests and small control messages must not wait for Nagle's timer.
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    async fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
+        tokio::net::TcpListener::bind(addr).await
+    }
+
+    async fn bind_udp(&self, addr: SocketAddr) -> io::Result<Self::Udp> {
+        tokio::net::UdpSocket::bind(addr).await
+    }
+
+    async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        Ok(tokio::net::lookup_host((host, port)).await?.collect())
+    }
+
+    async fn http_get(&self, url: &str) -> Result<Vec<u8>, HttpError> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| HttpError::InvalidUrl(url.into()))?;
+        let mut response = self
+            .http
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(HttpError::Status(response.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| HttpError::Transport(e.without_url().to_string()))?
+        {
+            if body.len() + chunk.len() > MAX_HTTP_BODY {
+                return Err(HttpError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+impl Listener for tokio::net::TcpListener {
+    type Stream = tokio::net::TcpStream;
+
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        let (stream, addr) = tokio::net::TcpListener::accept(self).await?;
+        stream.set_nodelay(true)?;
+        Ok((stream, addr))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        tokio::net::TcpListener::local_addr(self)
+    }
+}
+
+impl Udp for tokio::net::UdpSocket {
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
+        tokio::net::UdpSocket::send_to(self, buf, addr).await
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        tokio::net::UdpSocket::recv_from(self, buf).await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        tokio::net::UdpSocket::local_addr(self)
+    }
+}
