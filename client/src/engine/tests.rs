@@ -1,0 +1,449 @@
+//! Engine tests with no runtime: scripted inputs in, actions checked.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::geometry::BLOCK_LEN;
+
+const PIECE: u64 = 2 * BLOCK_LEN as u64;
+
+fn engine(pieces: u32) -> Engine {
+    let geometry = Geometry::new(PIECE, &[PIECE * u64::from(pieces)]).unwrap();
+    let have = Bitfield::new(pieces);
+    Engine::new(Config::default(), geometry, have, PeerId([1; 20]), 7)
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 2], port))
+}
+
+fn t(secs: u64) -> Duration {
+    Duration::from_secs(secs)
+}
+
+fn drain(e: &mut Engine) -> Vec<Action> {
+    std::iter::from_fn(|| e.poll_action()).collect()
+}
+
+fn requests(actions: &[Action], key: PeerKey) -> Vec<BlockRef> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(k, Message::Request(b)) if *k == key => Some(*b),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Connects a peer with the given pieces, unchoked; returns its requests.
+fn connect(e: &mut Engine, key: u64, pieces: &[u32], now: Duration) -> Vec<BlockRef> {
+    let k = PeerKey(key);
+    e.peer_connected(now, k, addr(key as u16), PeerId([key as u8 + 10; 20]), true);
+    let count = e.picker.geometry().piece_count();
+    let mut bf = Bitfield::new(count);
+    for p in pieces {
+        bf.set(*p, true);
+    }
+    e.message(
+        now,
+        k,
+        Message::Bitfield(Bytes::copy_from_slice(bf.as_bytes())),
+    );
+    e.message(now, k, Message::Unchoke);
+    requests(&drain(e), k)
+}
+
+fn block_data(b: BlockRef, fill: u8) -> Message {
+    Message::Piece {
+        piece: b.piece,
+        offset: b.offset,
+        data: Bytes::from(vec![fill; b.len as usize]),
+    }
+}
+
+/// Delivers `b` from `key`, confirms the write, and returns the actions that followed.
+fn deliver(e: &mut Engine, key: u64, b: BlockRef, now: Duration) -> Vec<Action> {
+    e.message(now, PeerKey(key), block_data(b, 0));
+    let mut out = drain(e);
+    if out
+        .iter()
+        .any(|a| matches!(a, Action::Write { block, .. } if *block == b))
+    {
+        e.block_written(now, b);
+        out.extend(drain(e));
+    }
+    out
+}
+
+#[test]
+fn interested_and_requests_only_after_unchoke() {
+    let mut e = engine(4);
+    let k = PeerKey(1);
+    e.peer_connected(t(0), k, addr(1), PeerId([9; 20]), true);
+    assert_eq!(drain(&mut e), vec![Action::Send(k, Message::HaveNone)]);
+    e.message(t(0), k, Message::HaveAll);
+    assert_eq!(drain(&mut e), vec![Action::Send(k, Message::Interested)]);
+    e.message(t(0), k, Message::Unchoke);
+    let acts = drain(&mut e);
+    assert!(acts.contains(&Action::Notice(Notice::Unchoked(k))));
+    assert_eq!(
+        requests(&acts, k).len(),
+        8,
+        "all 8 blocks fit in the initial queue"
+    );
+}
+
+#[test]
+fn rarest_piece_is_started_first() {
+    let mut e = engine(6);
+    // Piece 4 is held by one peer, every other piece by three. Get one piece first so the
+    // random-first-piece rule is over.
+    e.picker.verified(0);
+    e.peer_connected(t(0), PeerKey(2), addr(2), PeerId([2; 20]), true);
+    e.peer_connected(t(0), PeerKey(3), addr(3), PeerId([3; 20]), true);
+    e.message(t(0), PeerKey(2), Message::HaveAll);
+    e.message(t(0), PeerKey(3), Message::HaveAll);
+    let mut only_some = Bitfield::new(6);
+    for p in [1, 2, 3, 5] {
+        only_some.set(p, true);
+    }
+    e.peer_connected(t(0), PeerKey(4), addr(4), PeerId([4; 20]), true);
+    e.message(
+        t(0),
+        PeerKey(4),
+        Message::Bitfield(Bytes::copy_from_slice(only_some.as_bytes())),
+    );
+    drain(&mut e);
+    e.config.min_queue = 2;
+    e.message(t(0), PeerKey(2), Message::Unchoke);
+    let first: Vec<u32> = requests(&drain(&mut e), PeerKey(2))
+        .iter()
+        .map(|b| b.piece)
+        .collect();
+    assert_eq!(
+        first,
+        vec![4, 4],
+        "the piece only two peers have comes first"
+    );
+}
+
+#[test]
+fn tie_breaks_are_seeded() {
+    let pick = |seed| {
+        let geometry = Geometry::new(PIECE, &[PIECE * 64]).unwrap();
+        let mut e = Engine::new(
+            Config::default(),
+            geometry,
+            Bitfield::new(64),
+            PeerId([1; 20]),
+            seed,
+        );
+        connect(&mut e, 1, &(0..64).collect::<Vec<_>>(), t(0))
+            .iter()
+            .map(|b| b.piece)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pick(1), pick(1));
+    assert_ne!(
+        pick(1),
+        pick(2),
+        "different seeds pick different first pieces"
+    );
+}
+
+#[test]
+fn disconnect_requeues_blocks_to_other_peers() {
+    let mut e = engine(4);
+    e.config.min_queue = 4;
+    let first = connect(&mut e, 1, &[0, 1, 2, 3], t(0));
+    let second = connect(&mut e, 2, &[0, 1, 2, 3], t(0));
+    assert_eq!((first.len(), second.len()), (4, 4));
+    assert!(
+        first.iter().all(|b| !second.contains(b)),
+        "no duplicates outside endgame"
+    );
+    e.config.min_queue = 16;
+    e.peer_closed(t(1), PeerKey(1));
+    let mut again = requests(&drain(&mut e), PeerKey(2));
+    again.sort();
+    let mut expected = first.clone();
+    expected.sort();
+    assert_eq!(again, expected, "peer 2 takes over peer 1's blocks");
+}
+
+#[test]
+fn endgame_duplicates_then_cancels() {
+    let mut e = engine(1);
+    e.config.min_queue = 1;
+    let one = connect(&mut e, 1, &[0], t(0));
+    assert_eq!(one.len(), 1);
+    e.config.min_queue = 16;
+    // Peer 1 is slow: it has both blocks requested after a top-up.
+    e.tick(t(0));
+    let more = requests(&drain(&mut e), PeerKey(1));
+    assert_eq!(one.len() + more.len(), 2);
+    assert!(e.picker.in_endgame());
+    let dup = connect(&mut e, 2, &[0], t(1));
+    assert_eq!(
+        dup.len(),
+        2,
+        "endgame: peer 2 duplicates both outstanding blocks"
+    );
+    let acts = deliver(&mut e, 2, dup[0], t(2));
+    assert!(
+        acts.contains(&Action::Send(PeerKey(1), Message::Cancel(dup[0]))),
+        "{acts:?}"
+    );
+    // The late copy from peer 1 is waste.
+    e.message(t(2), PeerKey(1), block_data(dup[0], 0));
+    assert!(!drain(&mut e)
+        .iter()
+        .any(|a| matches!(a, Action::Write { .. })));
+    assert_eq!(e.stats().wasted, u64::from(BLOCK_LEN));
+}
+
+#[test]
+fn verified_piece_is_announced_and_completes() {
+    let mut e = engine(1);
+    let blocks = connect(&mut e, 1, &[0], t(0));
+    e.peer_connected(t(0), PeerKey(5), addr(5), PeerId([5; 20]), true);
+    drain(&mut e);
+    deliver(&mut e, 1, blocks[0], t(1));
+    let acts = deliver(&mut e, 1, blocks[1], t(1));
+    assert!(acts.contains(&Action::Verify {
+        piece: 0,
+        block_hashes: false
+    }));
+    // No have before verification.
+    assert!(!acts
+        .iter()
+        .any(|a| matches!(a, Action::Send(_, Message::Have(_)))));
+    e.piece_checked(
+        t(2),
+        Checked {
+            piece: 0,
+            ok: true,
+            block_hashes: None,
+        },
+    );
+    let acts = drain(&mut e);
+    assert!(acts.contains(&Action::Send(PeerKey(5), Message::Have(0))));
+    assert!(acts.contains(&Action::Notice(Notice::Complete)));
+    assert!(acts.contains(&Action::Disconnect(PeerKey(1), Reason::NotUseful)));
+    assert!(e.is_complete());
+    assert_eq!(e.left(), 0);
+}
+
+#[test]
+fn failed_piece_is_fetched_again_and_the_liar_banned() {
+    let mut e = engine(1);
+    e.config.min_queue = 1;
+    let liar = connect(&mut e, 1, &[0], t(0));
+    let honest = connect(&mut e, 2, &[0], t(0));
+    assert_eq!((liar.len(), honest.len()), (1, 1));
+    deliver(&mut e, 1, liar[0], t(1));
+    deliver(&mut e, 2, honest[0], t(1));
+    let bad_hashes = vec![[0xbb; 20], [0x22; 20]];
+    e.piece_checked(
+        t(2),
+        Checked {
+            piece: 0,
+            ok: false,
+            block_hashes: Some(bad_hashes),
+        },
+    );
+    let acts = drain(&mut e);
+    assert!(acts.contains(&Action::Notice(Notice::PieceFailed(0))));
+    assert_eq!(e.stats().wasted, PIECE);
+    // Both peers are asked again (the piece is fresh); let the honest one send both blocks.
+    e.peer_closed(t(3), PeerKey(1));
+    let mut again = requests(&acts, PeerKey(2));
+    again.extend(requests(&drain(&mut e), PeerKey(2)));
+    e.tick(t(3));
+    again.extend(requests(&drain(&mut e), PeerKey(2)));
+    again.sort();
+    again.dedup();
+    assert_eq!(again.len(), 2, "{again:?}");
+    deliver(&mut e, 2, again[0], t(4));
+    let acts = deliver(&mut e, 2, again[1], t(4));
+    assert!(
+        acts.contains(&Action::Verify {
+            piece: 0,
+            block_hashes: true
+        }),
+        "{acts:?}"
+    );
+    e.piece_checked(
+        t(5),
+        Checked {
+            piece: 0,
+            ok: true,
+            block_hashes: Some(vec![[0xaa; 20], [0x22; 20]]),
+        },
+    );
+    let acts = drain(&mut e);
+    assert!(
+        acts.contains(&Action::Notice(Notice::Banned(addr(1)))),
+        "{acts:?}"
+    );
+    assert!(!acts.contains(&Action::Notice(Notice::Banned(addr(2)))));
+    assert_eq!(e.stats().banned, 1);
+    // A banned address is never dialled again, nor accepted.
+    e.add_peers(t(6), [addr(1)]);
+    assert!(!drain(&mut e).contains(&Action::Connect(addr(1))));
+    e.peer_connected(t(6), PeerKey(9), addr(1), PeerId([77; 20]), true);
+    assert_eq!(
+        drain(&mut e),
+        vec![Action::Disconnect(PeerKey(9), Reason::Banned)]
+    );
+}
+
+#[test]
+fn snubbed_peer_loses_its_requests() {
+    let mut e = engine(4);
+    e.config.min_queue = 4;
+    let slow = connect(&mut e, 1, &[0, 1, 2, 3], t(0));
+    let fast = connect(&mut e, 2, &[0, 1, 2, 3], t(2));
+    assert_eq!((slow.len(), fast.len()), (4, 4));
+    e.config.min_queue = 16;
+    e.tick(t(31));
+    let acts = drain(&mut e);
+    assert!(acts.contains(&Action::Notice(Notice::Snubbed(PeerKey(1)))));
+    assert!(!acts.contains(&Action::Notice(Notice::Snubbed(PeerKey(2)))));
+    let cancels = acts
+        .iter()
+        .filter(|a| matches!(a, Action::Send(PeerKey(1), Message::Cancel(_))))
+        .count();
+    assert_eq!(cancels, 4);
+    let mut moved = requests(&acts, PeerKey(2));
+    moved.sort();
+    let mut expected = slow.clone();
+    expected.sort();
+    assert_eq!(moved, expected, "{acts:?}");
+    // The snubbed peer keeps at most one request.
+    assert!(requests(&acts, PeerKey(1)).len() <= 1);
+}
+
+#[test]
+fn choke_without_fast_extension_drops_requests() {
+    let mut e = engine(2);
+    let k = PeerKey(1);
+    e.peer_connected(t(0), k, addr(1), PeerId([3; 20]), false);
+    let all = Bitfield::full(2);
+    e.message(
+        t(0),
+        k,
+        Message::Bitfield(Bytes::copy_from_slice(all.as_bytes())),
+    );
+    e.message(t(0), k, Message::Unchoke);
+    assert_eq!(requests(&drain(&mut e), k).len(), 4);
+    e.message(t(1), k, Message::Choke);
+    let acts = drain(&mut e);
+    assert!(requests(&acts, k).is_empty(), "no request while choked");
+    assert!(e.peer(k).unwrap().in_flight.is_empty());
+    e.message(t(2), k, Message::Unchoke);
+    assert_eq!(requests(&drain(&mut e), k).len(), 4, "requests resume");
+}
+
+#[test]
+fn allowed_fast_pieces_are_requested_while_choked() {
+    let mut e = engine(4);
+    let k = PeerKey(1);
+    e.peer_connected(t(0), k, addr(1), PeerId([3; 20]), true);
+    e.message(t(0), k, Message::HaveAll);
+    e.message(t(0), k, Message::AllowedFast(2));
+    let reqs = requests(&drain(&mut e), k);
+    assert!(!reqs.is_empty());
+    assert!(reqs.iter().all(|b| b.piece == 2), "{reqs:?}");
+}
+
+#[test]
+fn protocol_violations_close_only_that_peer() {
+    let mut e = engine(4);
+    connect(&mut e, 1, &[0], t(0));
+    connect(&mut e, 2, &[0], t(0));
+    e.message(t(1), PeerKey(1), Message::Have(99));
+    let acts = drain(&mut e);
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::Disconnect(PeerKey(1), Reason::Protocol(why)) if why.contains("out of range")
+    )));
+    assert!(e.peer(PeerKey(2)).is_some());
+    // A second bitfield is a violation too.
+    let bf = Bitfield::new(4);
+    e.message(
+        t(1),
+        PeerKey(2),
+        Message::Bitfield(Bytes::copy_from_slice(bf.as_bytes())),
+    );
+    assert!(e.peer(PeerKey(2)).is_none());
+    // A bitfield with spare bits set.
+    e.peer_connected(t(2), PeerKey(3), addr(3), PeerId([33; 20]), true);
+    e.message(
+        t(2),
+        PeerKey(3),
+        Message::Bitfield(Bytes::from_static(&[0xff])),
+    );
+    assert!(e.peer(PeerKey(3)).is_none());
+}
+
+#[test]
+fn unrequested_block_is_waste() {
+    let mut e = engine(2);
+    connect(&mut e, 1, &[0, 1], t(0));
+    e.peer_connected(t(0), PeerKey(2), addr(2), PeerId([2; 20]), true);
+    drain(&mut e);
+    e.message(
+        t(1),
+        PeerKey(2),
+        block_data(
+            BlockRef {
+                piece: 1,
+                offset: 5,
+                len: 100,
+            },
+            1,
+        ),
+    );
+    assert!(!drain(&mut e)
+        .iter()
+        .any(|a| matches!(a, Action::Write { .. })));
+    assert_eq!(e.stats().wasted, 100);
+}
+
+#[test]
+fn failed_dials_back_off_then_give_up() {
+    let mut e = engine(1);
+    e.add_peers(t(0), [addr(1)]);
+    assert_eq!(drain(&mut e), vec![Action::Connect(addr(1))]);
+    e.connect_failed(t(0), addr(1));
+    assert!(drain(&mut e).is_empty(), "no immediate retry");
+    assert_eq!(e.next_timeout(), Some(t(5)));
+    e.tick(t(5));
+    assert_eq!(drain(&mut e), vec![Action::Connect(addr(1))]);
+    let mut now = t(5);
+    for _ in 0..10 {
+        e.connect_failed(now, addr(1));
+        now += t(10_000);
+        e.tick(now);
+        drain(&mut e);
+    }
+    assert!(e.candidates.is_empty(), "forgotten after max_dial_failures");
+}
+
+#[test]
+fn keepalive_and_idle_timeout() {
+    let mut e = engine(1);
+    e.peer_connected(t(0), PeerKey(1), addr(1), PeerId([2; 20]), true);
+    drain(&mut e);
+    e.tick(t(120));
+    assert_eq!(
+        drain(&mut e),
+        vec![Action::Send(PeerKey(1), Message::KeepAlive)]
+    );
+    e.tick(t(300));
+    assert!(drain(&mut e).contains(&Action::Disconnect(PeerKey(1), Reason::Idle)));
+}
