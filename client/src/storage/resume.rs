@@ -1,0 +1,339 @@
+//! The resume file: which pieces were verified and durable when we last stopped, plus a stamp
+//! of every file, so a restart trusts untouched data instead of re-hashing the whole torrent.
+//!
+//! **Where:** `<download folder>/.bitswarm/<info-hash hex>.resume` ([`resume_path`]). Beside
+//! the data, so moving or deleting the folder moves or deletes the resume state with it, and
+//! keyed by info-hash, so several torrents downloaded into one folder do not collide.
+//!
+//! **Format:** a bencoded dictionary `{version: 1, info hash: 20 bytes, have: bitfield bytes,
+//! files: [stamp...]}`, where a stamp is `"missing"`, `"pad"` or `[length, mtime seconds,
+//! mtime nanoseconds]`. Bencode because we already have a strict decoder for it.
+//!
+//! **The protocol the caller must follow** (so that neither `kill -9` nor a power cut can
+//! make a restart trust bytes that are not on disk):
+//! 1. Put in `have` only pieces that were verified *and* whose blocks were all written before
+//!    step 2 started.
+//! 2. [`Storage::sync`](super::Storage::sync) the data files.
+//! 3. Take [`stamps`] *after* the sync (so they describe the durable files), then [`save`].
+//!
+//! [`save`] is atomic (temporary file, fsync, rename, fsync of the folder): a crash leaves
+//! either the old resume file or the new one, never a torn one. On start, [`restore`] trusts a
+//! piece only if it is in `have` and every file it spans carries exactly the recorded stamp; a
+//! file touched after the save (a write we did after it, or someone else's edit, truncation,
+//! replacement) forces a re-check of the pieces it holds, and everything else is trusted.
+//! Stamps use the file modification time, whose precision is the kernel's timestamp
+//! granularity (a few milliseconds on many systems): an edit by another program within that
+//! window of our save could go unnoticed. Our own later writes cannot hurt trusted pieces:
+//! we never rewrite a verified piece, and pieces do not overlap.
+
+use super::{hash, FileStorage, Op, StorageError};
+use crate::bencode::{self, Node, Value};
+use crate::bitfield::Bitfield;
+use crate::geometry::Geometry;
+use crate::InfoHash;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The folder, inside the download folder, that holds resume files.
+pub const RESUME_DIR: &str = ".bitswarm";
+
+/// The format version written; others are refused (and trigger a full check).
+const VERSION: i64 = 1;
+
+/// Resume files larger than this are refused unread: real ones hold a bitfield and ~30 bytes
+/// per file, so even a torrent of 100 000 files stays far below it.
+const MAX_RESUME_LEN: u64 = 64 * 1024 * 1024;
+
+const NANOS_PER_SEC: i128 = 1_000_000_000;
+
+/// What we knew about a torrent's data when we last stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The torrent this is for: a resume file never applies to other content.
+    pub info_hash: InfoHash,
+    /// Pieces verified and written before the data was last synced.
+    pub have: Bitfield,
+    /// The stamp of every file (in torrent order) taken right after that sync.
+    pub files: Vec<FileStamp>,
+}
+
+/// What a file looked like on disk: enough to notice that it changed since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStamp {
+    /// Not on disk (or not examinable). Nothing in a missing file is ever trusted.
+    Missing,
+    /// A BEP 47 padding file: never on disk, zeros by definition, always the same.
+    Pad,
+    /// A regular file.
+    Present {
+        /// Its size on disk: truncation or extension changes it.
+        length_on_disk: u64,
+        /// Its modification time in nanoseconds since the Unix epoch: any write changes it.
+        mtime_ns: i128,
+    },
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` now.
+    pub fn of(path: &Path) -> FileStamp {
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_file() => FileStamp::Present {
+                length_on_disk: meta.len(),
+                mtime_ns: i128::from(meta.mtime()) * NANOS_PER_SEC + i128::from(meta.mtime_nsec()),
+            },
+            _ => FileStamp::Missing,
+        }
+    }
+}
+
+/// The current stamp of every file of `storage`, in torrent order.
+pub fn stamps(storage: &FileStorage) -> Vec<FileStamp> {
+    (0..storage.file_count())
+        .map(|i| match storage.file_path(i) {
+            _ if storage.is_pad(i) => FileStamp::Pad,
+            Some(path) => FileStamp::of(path),
+            None => FileStamp::Missing,
+        })
+        .collect()
+}
+
+/// Where the resume file of `info_hash` lives for a download folder `root`.
+pub fn resume_path(root: &Path, info_hash: &InfoHash) -> PathBuf {
+    root.join(RESUME_DIR)
+        .join(format!("{}.resume", info_hash.to_hex()))
+}
+
+/// Writes `resume` to `path` atomically and durably (see the module docs), creating its folder.
+pub fn save(path: &Path, resume: &Resume) -> Result<(), StorageError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir).map_err(|e| StorageError::io(Op::CreateDir, &dir, e))?;
+    let mut tmp = OsString::from(path.as_os_str());
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = File::create(&tmp).map_err(|e| StorageError::io(Op::Create, &tmp, e))?;
+    file.write_all(&encode(resume))
+        .map_err(|e| StorageError::io(Op::Write, &tmp, e))?;
+    file.sync_all()
+        .map_err(|e| StorageError::io(Op::Sync, &tmp, e))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(|e| StorageError::io(Op::Rename, &tmp, e))?;
+    // The rename is only durable once the folder's entry is.
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StorageError::io(Op::Sync, &dir, e))
+}
+
+/// Reads the resume file at `path`: `None` if there is none; an error if it is corrupt, of
+/// another version, or for another torrent or piece count. Either way the caller then falls
+/// back to a full check (after logging the error).
+pub fn load(
+    path: &Path,
+    info_hash: &InfoHash,
+    piece_count: u32,
+) -> Result<Option<Resume>, StorageError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StorageError::io(Op::Open, path, e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_RESUME_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| StorageError::io(Op::Read, path, e))?;
+    let bad = |reason: String| StorageError::BadResume {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.len() as u64 > MAX_RESUME_LEN {
+        return Err(bad(format!("larger than {MAX_RESUME_LEN} bytes")));
+    }
+    decode(&bytes, info_hash, piece_count)
+        .map(Some)
+        .map_err(bad)
+}
+
+/// The pieces that can be trusted without reading them: those in `resume.have` all of whose
+/// files (padding aside) are present with exactly the stamp recorded. Nothing is trusted if
+/// the resume does not match the layout (piece or file count).
+pub fn trusted_pieces(resume: &Resume, current: &[FileStamp], geometry: &Geometry) -> Bitfield {
+    let unchanged = unchanged_files(resume, current, geometry);
+    let mut trusted = Bitfield::new(geometry.piece_count());
+    let Some(unchanged) = unchanged else {
+        return trusted;
+    };
+    for piece in resume.have.iter_ones() {
+        let ok = geometry
+            .piece_spans(piece)
+            .all(|s| unchanged.get(s.file).copied().unwrap_or(false));
+        if ok {
+            trusted.set(piece, true);
+        }
+    }
+    trusted
+}
+
+/// The pieces worth verifying on start: those with a byte in a file whose stamp changed
+/// (they may have been completed after the save, or damaged since). Pieces only in unchanged
+/// files are as the resume says: trusted if in `have`, else still incomplete. Every piece if
+/// the resume does not match the layout.
+pub fn changed_pieces(resume: &Resume, current: &[FileStamp], geometry: &Geometry) -> Bitfield {
+    let count = geometry.piece_count();
+    let Some(unchanged) = unchanged_files(resume, current, geometry) else {
+        return Bitfield::full(count);
+    };
+    let mut changed = Bitfield::new(count);
+    for (file, same) in unchanged.iter().enumerate() {
+        if !same {
+            for piece in geometry.file_pieces(file) {
+                changed.set(piece, true);
+            }
+        }
+    }
+    changed
+}
+
+/// Per file, whether it is unchanged and usable (`Missing` never is); `None` if the resume
+/// does not fit the layout.
+fn unchanged_files(
+    resume: &Resume,
+    current: &[FileStamp],
+    geometry: &Geometry,
+) -> Option<Vec<bool>> {
+    let fits = resume.have.len() == geometry.piece_count()
+        && resume.files.len() == current.len()
+        && current.len() == geometry.file_count();
+    fits.then(|| {
+        resume
+            .files
+            .iter()
+            .zip(current)
+            .map(|(then, now)| then == now && *now != FileStamp::Missing)
+            .collect()
+    })
+}
+
+/// The start-up sequence of a torrent: load the resume file, trust what it vouches for, verify
+/// the pieces of changed files, and fall back to checking everything when there is no usable
+/// resume file (a bad one is logged). Returns the pieces we have.
+pub fn restore(
+    storage: &FileStorage,
+    info_hash: &InfoHash,
+    hashes: &[[u8; 20]],
+    threads: usize,
+    progress: &(dyn Fn(u32) + Sync),
+) -> Bitfield {
+    let geometry = storage.geometry();
+    let path = resume_path(storage.root(), info_hash);
+    let resume = match load(&path, info_hash, geometry.piece_count()) {
+        Ok(resume) => resume,
+        Err(error) => {
+            tracing::warn!(%error, "ignoring resume file, checking all pieces");
+            None
+        }
+    };
+    let Some(resume) = resume else {
+        return hash::check_pieces(storage, geometry, hashes, threads, progress);
+    };
+    let current = stamps(storage);
+    let mut have = trusted_pieces(&resume, &current, geometry);
+    let suspect = changed_pieces(&resume, &current, geometry);
+    let verified = hash::verify_pieces(storage, geometry, hashes, &suspect, threads, progress);
+    for piece in verified.iter_ones() {
+        have.set(piece, true);
+    }
+    have
+}
+
+/// Splits nanoseconds since the epoch into whole seconds and the remainder, for bencode's
+/// 64-bit integers.
+fn split_ns(ns: i128) -> (i64, i64) {
+    let secs = i64::try_from(ns.div_euclid(NANOS_PER_SEC)).unwrap_or(i64::MAX);
+    let nanos = i64::try_from(ns.rem_euclid(NANOS_PER_SEC)).unwrap_or(0);
+    (secs, nanos)
+}
+
+fn encode(resume: &Resume) -> Vec<u8> {
+    let files = resume
+        .files
+        .iter()
+        .map(|stamp| match *stamp {
+            FileStamp::Missing => Value::bytes("missing"),
+            FileStamp::Pad => Value::bytes("pad"),
+            FileStamp::Present {
+                length_on_disk,
+                mtime_ns,
+            } => {
+                let (secs, nanos) = split_ns(mtime_ns);
+                // A length beyond i64 cannot exist on disk; saturating just makes it unequal.
+                let len = i64::try_from(length_on_disk).unwrap_or(i64::MAX);
+                Value::List(vec![Value::Int(len), Value::Int(secs), Value::Int(nanos)])
+            }
+        })
+        .collect();
+    let mut dict = Value::dict();
+    dict.insert("version", Value::Int(VERSION));
+    dict.insert("info hash", Value::bytes(resume.info_hash.0));
+    dict.insert("have", Value::bytes(resume.have.as_bytes()));
+    dict.insert("files", Value::List(files));
+    bencode::encode(&dict)
+}
+
+/// Parses a resume file, checking it belongs to `info_hash` with `piece_count` pieces; the
+/// error is a reason naming the field.
+fn decode(bytes: &[u8], info_hash: &InfoHash, piece_count: u32) -> Result<Resume, String> {
+    let root = bencode::decode(bytes).map_err(|e| e.to_string())?;
+    let field = |key: &str| root.get(key).ok_or_else(|| format!("missing field {key}"));
+    let version = field("version")?.as_int();
+    if version != Some(VERSION) {
+        return Err(format!("unsupported version {version:?}"));
+    }
+    let hash = field("info hash")?.as_bytes().unwrap_or_default();
+    if hash != info_hash.0 {
+        return Err(format!(
+            "info hash {} does not match {info_hash}",
+            hex::encode(hash)
+        ));
+    }
+    let have_bytes = field("have")?
+        .as_bytes()
+        .ok_or("field have is not a string")?;
+    let have = Bitfield::from_bytes(have_bytes, piece_count).map_err(|e| format!("have: {e}"))?;
+    let files = field("files")?
+        .as_list()
+        .ok_or("field files is not a list")?
+        .iter()
+        .enumerate()
+        .map(|(i, node)| stamp(node).ok_or_else(|| format!("files[{i}] is not a file stamp")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Resume {
+        info_hash: *info_hash,
+        have,
+        files,
+    })
+}
+
+/// One file stamp, as [`encode`] writes it.
+fn stamp(node: &Node<'_>) -> Option<FileStamp> {
+    match node.as_bytes() {
+        Some(b"missing") => return Some(FileStamp::Missing),
+        Some(b"pad") => return Some(FileStamp::Pad),
+        Some(_) => return None,
+        None => {}
+    }
+    let [len, secs, nanos] = node.as_list()? else {
+        return None;
+    };
+    let length_on_disk = u64::try_from(len.as_int()?).ok()?;
+    let nanos = nanos.as_int().filter(|n| (0..1_000_000_000).contains(n))?;
+    let mtime_ns = i128::from(secs.as_int()?) * NANOS_PER_SEC + i128::from(nanos);
+    Some(FileStamp::Present {
+        length_on_disk,
+        mtime_ns,
+    })
+}

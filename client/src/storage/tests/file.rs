@@ -1,0 +1,364 @@
+//! `FileStorage` on real files: layout, padding, the handle cache, errors.
+
+use super::{album, shuffled_blocks, torrent, write_piece};
+use crate::storage::{hash_piece, FileStorage, Op, Storage, StorageError};
+use proptest::prelude::*;
+use std::fs;
+use std::io;
+
+#[test]
+fn multi_file_blocks_out_of_order_round_trip() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 64).unwrap();
+    let g = storage.geometry().clone();
+    assert_eq!(g.piece_count(), 8);
+    storage.prepare().unwrap();
+    for (at, len) in shuffled_blocks(&g, 7) {
+        storage
+            .write(at, &t.content[at as usize..at as usize + len])
+            .unwrap();
+    }
+    storage.sync().unwrap();
+
+    // Each file on disk is exactly its slice of the content.
+    let root = dir.path().join("album");
+    assert_eq!(fs::read(root.join("a.bin")).unwrap(), &t.content[..40000]);
+    assert_eq!(fs::read(root.join("empty.txt")).unwrap(), b"");
+    assert_eq!(
+        fs::read(root.join("sub/b.bin")).unwrap(),
+        &t.content[40000..110000]
+    );
+    assert_eq!(fs::read(root.join("c.bin")).unwrap(), &t.content[110000..]);
+
+    // Reads crossing files give the content back, and every piece hashes as the torrent says.
+    let mut buf = vec![0; 20000];
+    storage.read(30000, &mut buf).unwrap();
+    assert_eq!(buf, &t.content[30000..50000]);
+    let mut piece_buf = Vec::new();
+    for piece in 0..g.piece_count() {
+        let hash = hash_piece(&storage, &g, piece, &mut piece_buf).unwrap();
+        assert_eq!(hash, Some(t.info.pieces[piece as usize]), "piece {piece}");
+    }
+}
+
+#[test]
+fn single_file_lands_at_root_slash_name() {
+    let t = torrent("movie.bin", false, &[("movie.bin", 50000, false)], 32768);
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 4).unwrap();
+    let g = storage.geometry().clone();
+    for (at, len) in shuffled_blocks(&g, 1) {
+        storage
+            .write(at, &t.content[at as usize..at as usize + len])
+            .unwrap();
+    }
+    let path = dir.path().join("movie.bin");
+    assert_eq!(storage.file_path(0), Some(path.as_path()));
+    assert_eq!(fs::read(&path).unwrap(), t.content);
+    let mut buf = Vec::new();
+    assert_eq!(
+        hash_piece(&storage, &g, 1, &mut buf).unwrap(),
+        Some(t.info.pieces[1])
+    );
+}
+
+#[test]
+fn files_are_created_lazily_and_sparse() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 64).unwrap();
+    assert!(!dir.path().join("album").exists(), "new touches nothing");
+    // One block of sub/b.bin creates that file at full length, and nothing else.
+    storage.write(50000, &t.content[50000..51000]).unwrap();
+    let b = dir.path().join("album/sub/b.bin");
+    assert_eq!(fs::metadata(&b).unwrap().len(), 70000);
+    assert!(storage.file_exists(2));
+    assert!(!storage.file_exists(0) && !storage.file_exists(1) && !storage.file_exists(3));
+    // prepare creates the zero-length file only, and keeps existing data.
+    storage.prepare().unwrap();
+    storage.prepare().unwrap();
+    assert!(storage.file_exists(1));
+    assert!(!storage.file_exists(0));
+    assert_eq!(
+        &fs::read(&b).unwrap()[10000..11000],
+        &t.content[50000..51000]
+    );
+}
+
+#[test]
+fn pad_files_are_never_created_and_read_as_zeros() {
+    let t = torrent(
+        "padded",
+        true,
+        &[
+            ("a.bin", 10000, false),
+            (".pad/6384", 6384, true),
+            ("b.bin", 20000, false),
+        ],
+        16384,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 8).unwrap();
+    storage.prepare().unwrap();
+    let g = storage.geometry().clone();
+    // Writing the whole content, pad range included (with garbage there: it is dropped).
+    let mut data = t.content.clone();
+    data[10000..16384].fill(0xAA);
+    storage.write(0, &data).unwrap();
+    assert!(!dir.path().join("padded/.pad").exists());
+    assert!(storage.is_pad(1) && !storage.file_exists(1));
+    let mut buf = vec![0xFF; 8000];
+    storage.read(9000, &mut buf).unwrap();
+    assert_eq!(buf, &t.content[9000..17000]);
+    assert!(buf[1000..7384].iter().all(|&b| b == 0));
+    let mut piece = Vec::new();
+    for p in 0..g.piece_count() {
+        assert_eq!(
+            hash_piece(&storage, &g, p, &mut piece).unwrap(),
+            Some(t.info.pieces[p as usize])
+        );
+    }
+    assert_eq!(
+        storage.available_lengths().unwrap(),
+        vec![10000, 6384, 20000]
+    );
+}
+
+#[test]
+fn two_handles_serve_five_files() {
+    let specs: Vec<(String, u64)> = (0..5).map(|i| (format!("f{i}"), 9000 + i * 1000)).collect();
+    let specs: Vec<_> = specs.iter().map(|(p, l)| (p.as_str(), *l, false)).collect();
+    let t = torrent("five", true, &specs, 8192);
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 2).unwrap();
+    let g = storage.geometry().clone();
+    for (at, len) in shuffled_blocks(&g, 3) {
+        storage
+            .write(at, &t.content[at as usize..at as usize + len])
+            .unwrap();
+        assert!(storage.cached_files().len() <= 2);
+    }
+    storage.sync().unwrap();
+    let mut buf = vec![0; t.content.len()];
+    storage.read(0, &mut buf).unwrap();
+    assert_eq!(buf, t.content);
+    assert!(storage.cached_files().len() <= 2);
+    let mut piece = Vec::new();
+    for p in (0..g.piece_count()).rev() {
+        assert_eq!(
+            hash_piece(&storage, &g, p, &mut piece).unwrap(),
+            Some(t.info.pieces[p as usize])
+        );
+    }
+}
+
+#[test]
+fn missing_and_short_files_read_as_absent() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 64).unwrap();
+    let mut buf = vec![0; 100];
+    let err = storage.read(0, &mut buf).unwrap_err();
+    assert!(err.is_absent());
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    let a = dir.path().join("album/a.bin");
+    assert_eq!(
+        err.to_string(),
+        format!("read {} at 0: data absent", a.display())
+    );
+
+    // A file shorter than the read (as another program may leave it) is absent too.
+    fs::create_dir_all(a.parent().unwrap()).unwrap();
+    fs::write(&a, &t.content[..1000]).unwrap();
+    storage.read(0, &mut buf).unwrap();
+    assert_eq!(buf, &t.content[..100]);
+    let err = storage.read(950, &mut buf).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Absent { offset: 950, .. }),
+        "{err}"
+    );
+
+    let g = storage.geometry().clone();
+    let mut piece = Vec::new();
+    assert_eq!(hash_piece(&storage, &g, 0, &mut piece).unwrap(), None);
+    assert_eq!(hash_piece(&storage, &g, 7, &mut piece).unwrap(), None);
+}
+
+#[test]
+fn write_error_names_the_operation_and_path() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("album/a.bin");
+    fs::create_dir_all(&a).unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 64).unwrap();
+    let err = storage.write(16384, &[1; 100]).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Io { op: Op::Open, .. }),
+        "{err}"
+    );
+    assert_eq!(err.kind(), io::ErrorKind::IsADirectory);
+    let msg = err.to_string();
+    assert!(msg.starts_with(&format!("open {}: ", a.display())), "{msg}");
+    assert!(!msg.contains('\n'));
+    // Reading it is an error too, not "absent": the data is unreachable, not missing.
+    let err = storage.read(0, &mut [0; 10]).unwrap_err();
+    assert!(!err.is_absent(), "{err}");
+    assert!(err.to_string().contains(&a.display().to_string()));
+}
+
+#[test]
+fn full_disk_write_names_path_offset_and_kind() {
+    // A file linked to /dev/full: every write fails with ENOSPC, like a full disk.
+    let t = torrent("full.bin", false, &[("full.bin", 100_000, false)], 32768);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.bin");
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 64).unwrap();
+    let err = storage.write(40000, &[1; 100]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::Io {
+                op: Op::Write,
+                offset: Some(40000),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "write {} at 40000: No space left on device (os error 28)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn out_of_range_is_refused_and_writes_nothing() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 64).unwrap();
+    let err = storage.write(114_990, &[0; 20]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "range at 114990 of 20 bytes runs past the end of the content (115000 bytes)"
+    );
+    assert!(matches!(
+        storage.read(u64::MAX, &mut [0; 2]),
+        Err(StorageError::OutOfRange { .. })
+    ));
+    assert!(!dir.path().join("album").exists());
+    // Empty writes and reads at the very end are fine.
+    storage.write(115_000, &[]).unwrap();
+    storage.read(115_000, &mut []).unwrap();
+}
+
+#[test]
+fn unsafe_paths_are_refused_not_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = album();
+    t.info.name = "..".into();
+    let err = FileStorage::new(dir.path(), &t.info, 4).err().unwrap();
+    assert!(matches!(err, StorageError::UnsafePath { file: 0, .. }));
+    assert_eq!(
+        err.to_string(),
+        "unsafe path ../a.bin for file 0: it must stay below the download folder"
+    );
+    let mut t = album();
+    t.info.files[2].path = vec!["/etc".into(), "passwd".into()];
+    let err = FileStorage::new(dir.path(), &t.info, 4).err().unwrap();
+    assert!(
+        matches!(err, StorageError::UnsafePath { file: 2, .. }),
+        "{err}"
+    );
+    let mut t = torrent("x", false, &[("x", 10, false)], 16384);
+    t.info.name = String::new();
+    assert!(FileStorage::new(dir.path(), &t.info, 4).is_err());
+}
+
+#[test]
+fn interleaved_reads_and_writes_upgrade_cached_handles() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 1).unwrap();
+    let g = storage.geometry().clone();
+    write_piece(&storage, &g, &t.content, 0);
+    // Read-only handle of c.bin cached after the file appears, then a write must upgrade it.
+    fs::write(dir.path().join("album/c.bin"), vec![0; 5000]).unwrap();
+    storage.read(110_000, &mut [0; 10]).unwrap();
+    write_piece(&storage, &g, &t.content, 7);
+    storage
+        .write(110_000, &t.content[110_000..114_688])
+        .unwrap();
+    assert_eq!(
+        fs::read(dir.path().join("album/c.bin")).unwrap(),
+        &t.content[110_000..]
+    );
+    assert_eq!(storage.cached_files(), vec![3]);
+    storage.sync().unwrap();
+    storage.sync().unwrap();
+}
+
+#[test]
+fn the_least_recently_used_handle_is_evicted() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 2).unwrap();
+    storage.write(0, &t.content[..10]).unwrap(); // a.bin
+    storage.write(50000, &t.content[50000..50010]).unwrap(); // sub/b.bin
+    assert_eq!(storage.cached_files(), vec![0, 2]);
+    storage.read(0, &mut [0; 10]).unwrap(); // a.bin is now the most recent
+    storage
+        .write(112_000, &t.content[112_000..112_010])
+        .unwrap(); // c.bin evicts sub/b.bin
+    assert_eq!(storage.cached_files(), vec![0, 3]);
+    storage.read(50000, &mut [0; 10]).unwrap(); // sub/b.bin evicts a.bin
+    assert_eq!(storage.cached_files(), vec![2, 3]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn any_block_order_reads_back(seed in any::<u64>(), max_open in 1usize..4) {
+        let t = album();
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FileStorage::new(dir.path(), &t.info, max_open).unwrap();
+        let g = storage.geometry().clone();
+        for (at, len) in shuffled_blocks(&g, seed) {
+            storage.write(at, &t.content[at as usize..at as usize + len]).unwrap();
+        }
+        let mut buf = vec![0; t.content.len()];
+        storage.read(0, &mut buf).unwrap();
+        prop_assert_eq!(buf, t.content);
+    }
+}
+
+#[test]
+fn sync_reports_a_written_file_that_vanished_and_retries_it() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    // One handle, so a.bin's is evicted by c.bin's and sync must reopen it.
+    let storage = FileStorage::new(dir.path(), &t.info, 1).unwrap();
+    storage.write(0, &t.content[..100]).unwrap();
+    storage
+        .write(112_000, &t.content[112_000..112_100])
+        .unwrap();
+    let a = dir.path().join("album/a.bin");
+    fs::remove_file(&a).unwrap();
+    let err = storage.sync().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    assert!(err
+        .to_string()
+        .starts_with(&format!("sync {}: ", a.display())));
+    assert!(!a.exists(), "sync never creates files");
+    // Still dirty: the next sync reports it again rather than claiming durability.
+    assert!(storage.sync().is_err());
+    storage.write(0, &t.content[..100]).unwrap();
+    storage.sync().unwrap();
+    storage.sync().unwrap();
+}
