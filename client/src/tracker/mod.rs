@@ -1,11 +1,12 @@
 //! Tracker protocols: the request and answer types shared by HTTP and UDP trackers, and their
 //! pure codecs ([`http`] for BEP 3/7/23/24/48, [`udp`] for BEP 15). No sockets live here.
 //!
-//! Multi-tracker tiers (BEP 12) are the caller's business: every function here speaks to one
-//! tracker URL. The IO side builds an [`AnnounceRequest`], encodes it with the codec of the
-//! tracker's scheme, and turns the bytes it gets back into an [`AnnounceResponse`]; the engine
-//! never sees which protocol answered.
+//! The codecs speak to one tracker URL each and never touch a socket. The IO side, [`client`],
+//! builds an [`AnnounceRequest`], encodes it with the codec of the tracker's scheme, turns the
+//! bytes it gets back into an [`AnnounceResponse`], and walks multi-tracker tiers (BEP 12); the
+//! engine never sees which protocol answered.
 
+pub mod client;
 pub mod http;
 mod peers;
 pub mod udp;
