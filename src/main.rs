@@ -8,7 +8,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_tracing();
+    cli::init_tracing(args.quiet_logs());
     match cli::run(args) {
         Ok(code) => code,
         Err(failure) => {

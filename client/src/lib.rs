@@ -8,6 +8,7 @@ pub mod geometry;
 pub mod magnet;
 pub mod metainfo;
 pub mod net;
+pub mod shell;
 pub mod storage;
 pub mod tracker;
 mod types;

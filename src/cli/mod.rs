@@ -1,6 +1,7 @@
 //! Argument definitions and dispatch for every `bitswarm` subcommand.
 
 mod create;
+mod download;
 mod info;
 mod units;
 
@@ -29,6 +30,8 @@ enum Command {
     },
     /// Make a .torrent from a file or a directory.
     Create(create::Args),
+    /// Download a torrent into a folder.
+    Download(download::Args),
 }
 
 /// Exit code 1: the job failed (download incomplete, scenario expectation unmet).
@@ -65,13 +68,26 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Info { torrent, json } => info::run(&torrent, json),
         Command::Create(args) => create::run(args),
+        Command::Download(args) => download::run(args),
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only).
-pub fn init_tracing() {
+impl Cli {
+    /// Whether the user asked for quiet output (`--quiet` or `--json`): then only errors are
+    /// logged unless `RUST_LOG` says otherwise.
+    pub fn quiet_logs(&self) -> bool {
+        match &self.command {
+            Command::Download(args) => args.quiet_logs(),
+            _ => false,
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings, or errors only when quiet).
+pub fn init_tracing(quiet: bool) {
+    let default = if quiet { "error" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

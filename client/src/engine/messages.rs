@@ -24,7 +24,12 @@ impl Engine {
         peer.last_heard_at = now;
         let first = !peer.pieces_known;
         let fast = peer.fast;
-        if first && !matches!(msg, Message::KeepAlive) {
+        // Extension handshakes and the like may come before the bitfield (libtorrent sends
+        // its BEP 10 handshake first); only piece announcements settle what the peer has.
+        if matches!(
+            msg,
+            Message::Bitfield(_) | Message::HaveAll | Message::HaveNone | Message::Have(_)
+        ) {
             peer.pieces_known = true;
         }
         let result = match msg {

@@ -447,3 +447,29 @@ fn keepalive_and_idle_timeout() {
     e.tick(t(300));
     assert!(drain(&mut e).contains(&Action::Disconnect(PeerKey(1), Reason::Idle)));
 }
+
+#[test]
+fn extension_handshake_may_precede_the_bitfield() {
+    let mut e = engine(2);
+    let k = PeerKey(1);
+    e.peer_connected(t(0), k, addr(1), PeerId([3; 20]), true);
+    drain(&mut e);
+    let hs = crate::bencode::encode(&{
+        let mut d = crate::bencode::Value::dict();
+        d.insert("reqq", crate::bencode::Value::Int(3));
+        d
+    });
+    e.message(
+        t(0),
+        k,
+        Message::Extended {
+            id: 0,
+            payload: Bytes::from(hs),
+        },
+    );
+    e.message(t(0), k, Message::HaveAll);
+    e.message(t(0), k, Message::Unchoke);
+    let acts = drain(&mut e);
+    assert!(e.peer(k).is_some(), "still connected: {acts:?}");
+    assert_eq!(requests(&acts, k).len(), 3, "reqq caps the queue");
+}

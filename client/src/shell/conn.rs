@@ -1,0 +1,173 @@
+//! One peer connection: the handshake, then a reader and a writer task around the framed stream.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::{debug, Instrument};
+
+use crate::engine::PeerKey;
+use crate::wire::{self, Decoder, Handshake, Message, Reserved, HANDSHAKE_LEN};
+use crate::{InfoHash, PeerId};
+
+use super::Event;
+
+/// How long a peer has to complete the handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How much we read from a socket at a time: several blocks, so one read syscall serves many
+/// messages on a fast link.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Why a handshake failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("handshake timed out")]
+    Timeout,
+    #[error("connection closed during the handshake")]
+    Closed,
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Wire(#[from] wire::Error),
+    #[error("peer is on another torrent ({0})")]
+    WrongInfoHash(InfoHash),
+    #[error("connected to ourselves")]
+    Ourselves,
+}
+
+/// What a successful handshake tells us about the peer.
+pub struct Greeting {
+    pub peer_id: PeerId,
+    pub reserved: Reserved,
+    /// Bytes that arrived after the handshake (the peer's first messages).
+    pub leftover: BytesMut,
+}
+
+/// Sends our handshake and reads theirs, refusing another torrent's info-hash and our own id.
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    info_hash: InfoHash,
+    our_id: PeerId,
+) -> Result<Greeting, HandshakeError> {
+    let work = async {
+        let ours = Handshake {
+            reserved: Reserved::ours(),
+            info_hash,
+            peer_id: our_id,
+        };
+        stream.write_all(&ours.encode()).await?;
+        let mut buf = BytesMut::with_capacity(HANDSHAKE_LEN * 2);
+        let theirs = loop {
+            if let Some(h) = Handshake::decode(&buf)? {
+                break h;
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Err(HandshakeError::Closed);
+            }
+        };
+        let _ = buf.split_to(HANDSHAKE_LEN);
+        if theirs.info_hash != info_hash {
+            return Err(HandshakeError::WrongInfoHash(theirs.info_hash));
+        }
+        if theirs.peer_id == our_id {
+            return Err(HandshakeError::Ourselves);
+        }
+        Ok(Greeting {
+            peer_id: theirs.peer_id,
+            reserved: theirs.reserved,
+            leftover: buf,
+        })
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, work)
+        .await
+        .unwrap_or(Err(HandshakeError::Timeout))
+}
+
+/// Runs a handshaken connection until either side ends it: a reader task forwarding messages
+/// to the torrent as [`Event::Message`], and a writer draining `outbox`. Reports
+/// [`Event::Closed`] once, when the connection ends for any reason other than the torrent
+/// dropping the outbox.
+pub fn spawn<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    key: PeerKey,
+    addr: SocketAddr,
+    leftover: BytesMut,
+    decoder: Decoder,
+    events: mpsc::Sender<Event>,
+    outbox: mpsc::UnboundedReceiver<Message>,
+) {
+    let span = tracing::debug_span!("peer", peer = %addr);
+    let (reader, writer) = tokio::io::split(stream);
+    let task = async move {
+        let closed = tokio::select! {
+            biased;
+            r = read_loop(reader, key, leftover, decoder, &events) => r,
+            r = write_loop(writer, outbox) => r,
+        };
+        if let Some(reason) = closed {
+            debug!(%reason, "connection closed");
+            let _ = events.send(Event::Closed { key, reason }).await;
+        }
+    };
+    tokio::spawn(task.instrument(span));
+}
+
+/// Reads frames until an error; `None` means the torrent went away.
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut reader: R,
+    key: PeerKey,
+    mut buf: BytesMut,
+    decoder: Decoder,
+    events: &mpsc::Sender<Event>,
+) -> Option<String> {
+    loop {
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(msg)) => {
+                    if events.send(Event::Message { key, msg }).await.is_err() {
+                        return None;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Some(e.to_string()),
+            }
+        }
+        if buf.capacity() - buf.len() < BLOCK_SLACK {
+            buf.reserve(READ_CHUNK);
+        }
+        match reader.read_buf(&mut buf).await {
+            Ok(0) => return Some("closed by peer".into()),
+            Ok(_) => {}
+            Err(e) => return Some(format!("read: {e}")),
+        }
+    }
+}
+
+/// Below this much free buffer space, grow it before reading (a block message is 16 KiB + 13).
+const BLOCK_SLACK: usize = 32 * 1024;
+
+/// Writes queued messages, coalescing whatever is queued into one write; `None` when the
+/// torrent dropped the outbox (it closed the connection itself).
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut outbox: mpsc::UnboundedReceiver<Message>,
+) -> Option<String> {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let first = outbox.recv().await?;
+        first.encode(&mut buf);
+        while buf.len() < 256 * 1024 {
+            match outbox.try_recv() {
+                Ok(msg) => msg.encode(&mut buf),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = writer.write_all(&buf).await {
+            return Some(format!("write: {e}"));
+        }
+        buf.clear();
+    }
+}

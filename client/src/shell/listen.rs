@@ -1,0 +1,75 @@
+//! Incoming connections: accept, handshake, hand the peer to the torrent task.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tracing::{debug, warn, Instrument};
+
+use crate::engine::PeerKey;
+use crate::net::{Listener, Net};
+use crate::wire::Decoder;
+use crate::{InfoHash, PeerId};
+
+use super::{conn, Event};
+
+/// Everything an accepted connection needs to become a peer.
+#[derive(Clone)]
+pub struct Context {
+    pub info_hash: InfoHash,
+    pub our_id: PeerId,
+    pub decoder: Decoder,
+    pub events: mpsc::Sender<Event>,
+    pub next_key: Arc<AtomicU64>,
+}
+
+/// Accepts connections until the torrent goes away.
+pub fn spawn<N: Net>(mut listener: N::Listener, ctx: Context) -> tokio::task::JoinHandle<()> {
+    let task = async move {
+        loop {
+            let (mut stream, addr) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            if ctx.events.is_closed() {
+                return;
+            }
+            let ctx = ctx.clone();
+            let span = tracing::debug_span!("incoming", peer = %addr);
+            tokio::spawn(
+                async move {
+                    match conn::handshake(&mut stream, ctx.info_hash, ctx.our_id).await {
+                        Ok(greeting) => {
+                            let key = PeerKey(ctx.next_key.fetch_add(1, Ordering::Relaxed));
+                            let (tx, rx) = mpsc::unbounded_channel();
+                            let connected = Event::Connected {
+                                key,
+                                addr,
+                                peer_id: greeting.peer_id,
+                                fast: greeting.reserved.supports_fast(),
+                                outbox: tx,
+                            };
+                            if ctx.events.send(connected).await.is_ok() {
+                                conn::spawn(
+                                    stream,
+                                    key,
+                                    addr,
+                                    greeting.leftover,
+                                    ctx.decoder,
+                                    ctx.events.clone(),
+                                    rx,
+                                );
+                            }
+                        }
+                        Err(e) => debug!(error = %e, "incoming handshake failed"),
+                    }
+                }
+                .instrument(span),
+            );
+        }
+    };
+    tokio::spawn(task.instrument(tracing::info_span!("listen")))
+}

@@ -1,0 +1,116 @@
+//! The IO shell: runs the sans-IO [`crate::engine`] over a [`Net`] and a [`Storage`].
+//!
+//! One task owns the engine and everything it decides (the torrent task, [`torrent`]); each
+//! peer connection has a reader and a writer task ([`conn`]); the listener accepts incoming
+//! peers; the announce task talks to trackers ([`announce`]); disk work runs on a blocking pool
+//! or inline ([`disk`]). Tasks talk to the torrent task through one bounded channel of
+//! [`Event`]s, which is also the backpressure path: when disk writes fall behind, the torrent
+//! stops reading events, peer readers stop reading sockets, and TCP slows the senders.
+//!
+//! [`Storage`]: crate::storage::Storage
+
+pub mod announce;
+pub mod conn;
+pub mod disk;
+mod listen;
+mod torrent;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::PeerKey;
+use crate::wire::Message;
+use crate::PeerId;
+
+pub use disk::DiskMode;
+pub use torrent::{download, Error};
+
+/// Something that happened outside the torrent task.
+#[derive(Debug)]
+pub enum Event {
+    /// A connection finished its handshake; `outbox` feeds its writer.
+    Connected {
+        key: PeerKey,
+        addr: SocketAddr,
+        peer_id: PeerId,
+        fast: bool,
+        outbox: tokio::sync::mpsc::UnboundedSender<Message>,
+    },
+    /// A dial failed (or reached ourselves).
+    DialFailed {
+        addr: SocketAddr,
+        ourselves: bool,
+    },
+    Message {
+        key: PeerKey,
+        msg: Message,
+    },
+    Closed {
+        key: PeerKey,
+        reason: String,
+    },
+    /// Peers from a tracker.
+    Peers(Vec<SocketAddr>),
+}
+
+/// How to run a download.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Content goes to `out_dir/<name>`; the resume file to `out_dir/.bitswarm/`.
+    pub out_dir: PathBuf,
+    /// Where to listen for incoming peers (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Seed of every random choice (peer id, tie-breaks, tracker shuffles).
+    pub seed: u64,
+    pub disk: DiskMode,
+    pub engine: crate::engine::Config,
+    /// Peers to dial besides the trackers' (a magnet's `x.pe`, tests).
+    pub peers: Vec<SocketAddr>,
+    /// How often the resume file is refreshed while downloading.
+    pub resume_interval: Duration,
+}
+
+impl Options {
+    /// Defaults for a real download into `out_dir`.
+    pub fn new(out_dir: PathBuf, seed: u64) -> Self {
+        Options {
+            out_dir,
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            seed,
+            disk: DiskMode::Threaded,
+            engine: crate::engine::Config::default(),
+            peers: Vec::new(),
+            resume_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Live state for a progress display.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Progress {
+    pub total_length: u64,
+    pub left: u64,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    /// Payload bytes per second over the last few seconds.
+    pub download_rate: u64,
+    pub upload_rate: u64,
+    pub peers: usize,
+    /// Pieces verified at start-up (checking existing data) before downloading begins.
+    pub checking: bool,
+}
+
+/// The outcome of a download.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub info_hash: crate::InfoHash,
+    pub complete: bool,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub wasted: u64,
+    pub banned: u64,
+    /// Bytes we already had at start (resume or check).
+    pub had: u64,
+    pub elapsed: Duration,
+}
