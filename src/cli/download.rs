@@ -12,7 +12,7 @@ use bitswarm_client::Metainfo;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::units::format_size;
+use super::units::{format_size, parse_size};
 use super::{read_input, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -28,6 +28,9 @@ pub struct Args {
     /// The most peers to be connected to at once.
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
+    /// Cap the download rate, in bytes per second (500K, 10M).
+    #[arg(long, value_name = "RATE", value_parser = parse_size)]
+    max_down: Option<u64>,
     /// Print nothing but errors (and the `--json` summary).
     #[arg(short, long)]
     quiet: bool,
@@ -111,7 +114,8 @@ async fn download(meta: &Metainfo, args: &Args) -> Result<Summary, Failure> {
     let net = TokioNet::new().map_err(Failure::failed)?;
     let seed = args.rng_seed.unwrap_or_else(rand_seed);
     let mut opts = Options::new(args.output.clone(), seed);
-    opts.listen = SocketAddr::from(([0, 0, 0, 0], args.port));
+    opts.listen = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, args.port));
+    opts.max_down = args.max_down;
     opts.engine.max_peers = args.max_peers;
     opts.peers = args.peers.clone();
     let (progress_tx, progress_rx) = watch::channel(Progress::default());

@@ -12,7 +12,9 @@ use crate::engine::PeerKey;
 use crate::wire::{self, Decoder, Handshake, Message, Reserved, HANDSHAKE_LEN};
 use crate::{InfoHash, PeerId};
 
+use super::limit::RateLimiter;
 use super::Event;
+use std::sync::Arc;
 
 /// How long a peer has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -98,13 +100,14 @@ pub fn spawn<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     decoder: Decoder,
     events: mpsc::Sender<Event>,
     outbox: mpsc::UnboundedReceiver<Message>,
+    limit: Option<Arc<RateLimiter>>,
 ) {
     let span = tracing::debug_span!("peer", peer = %addr);
     let (reader, writer) = tokio::io::split(stream);
     let task = async move {
         let closed = tokio::select! {
             biased;
-            r = read_loop(reader, key, leftover, decoder, &events) => r,
+            r = read_loop(reader, key, leftover, decoder, &events, limit.as_deref()) => r,
             r = write_loop(writer, outbox) => r,
         };
         if let Some(reason) = closed {
@@ -122,6 +125,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut buf: BytesMut,
     decoder: Decoder,
     events: &mpsc::Sender<Event>,
+    limit: Option<&RateLimiter>,
 ) -> Option<String> {
     loop {
         loop {
@@ -140,7 +144,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         match reader.read_buf(&mut buf).await {
             Ok(0) => return Some("closed by peer".into()),
-            Ok(_) => {}
+            Ok(n) => {
+                if let Some(limit) = limit {
+                    limit.consume(n).await;
+                }
+            }
             Err(e) => return Some(format!("read: {e}")),
         }
     }

@@ -11,6 +11,7 @@ use crate::net::{Listener, Net};
 use crate::wire::Decoder;
 use crate::{InfoHash, PeerId};
 
+use super::limit::RateLimiter;
 use super::{conn, Event};
 
 /// Everything an accepted connection needs to become a peer.
@@ -21,6 +22,7 @@ pub struct Context {
     pub decoder: Decoder,
     pub events: mpsc::Sender<Event>,
     pub next_key: Arc<AtomicU64>,
+    pub limit: Option<Arc<RateLimiter>>,
 }
 
 /// Accepts connections until the torrent goes away.
@@ -61,6 +63,7 @@ pub fn spawn<N: Net>(mut listener: N::Listener, ctx: Context) -> tokio::task::Jo
                                     ctx.decoder,
                                     ctx.events.clone(),
                                     rx,
+                                    ctx.limit.clone(),
                                 );
                             }
                         }

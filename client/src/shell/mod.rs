@@ -12,6 +12,7 @@
 pub mod announce;
 pub mod conn;
 pub mod disk;
+pub mod limit;
 mod listen;
 mod torrent;
 
@@ -69,6 +70,8 @@ pub struct Options {
     pub peers: Vec<SocketAddr>,
     /// How often the resume file is refreshed while downloading.
     pub resume_interval: Duration,
+    /// Cap on the download rate in bytes per second (`--max-down`).
+    pub max_down: Option<u64>,
 }
 
 impl Options {
@@ -76,12 +79,13 @@ impl Options {
     pub fn new(out_dir: PathBuf, seed: u64) -> Self {
         Options {
             out_dir,
-            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            listen: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
             seed,
             disk: DiskMode::Threaded,
             engine: crate::engine::Config::default(),
             peers: Vec::new(),
             resume_interval: Duration::from_secs(30),
+            max_down: None,
         }
     }
 }

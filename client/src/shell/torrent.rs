@@ -23,6 +23,7 @@ use crate::PeerId;
 
 use super::announce::{self, Command, Counters};
 use super::disk::{Disk, DiskDone, DiskMode};
+use super::limit::RateLimiter;
 use super::{conn, listen, Event, Options, Progress, Summary};
 
 /// Events queued between peer tasks and the torrent task. Bounded so that a slow disk slows
@@ -134,13 +135,23 @@ async fn run<N: Net>(
     let disk = Disk::new(storage, geometry.clone(), hashes, opts.disk, disk_tx);
     let decoder = Decoder::new(max_frame_len(geometry.piece_count()));
     let next_key = Arc::new(AtomicU64::new(1));
-    let listener = net
-        .listen(opts.listen)
-        .await
-        .map_err(|source| Error::Listen {
-            addr: opts.listen,
-            source,
-        })?;
+    let limit = opts.max_down.map(|rate| Arc::new(RateLimiter::new(rate)));
+    let listener = match net.listen(opts.listen).await {
+        Ok(l) => l,
+        // No IPv6 on this host: the same port on IPv4 only.
+        Err(_) if opts.listen.is_ipv6() && opts.listen.ip().is_unspecified() => {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], opts.listen.port()));
+            net.listen(v4)
+                .await
+                .map_err(|source| Error::Listen { addr: v4, source })?
+        }
+        Err(source) => {
+            return Err(Error::Listen {
+                addr: opts.listen,
+                source,
+            })
+        }
+    };
     let port = crate::net::Listener::local_addr(&listener)
         .map(|a| a.port())
         .unwrap_or(0);
@@ -153,6 +164,7 @@ async fn run<N: Net>(
             decoder,
             events: events_tx.clone(),
             next_key: Arc::clone(&next_key),
+            limit: limit.clone(),
         },
     );
     let (counters_tx, counters_rx) = watch::channel(Counters {
@@ -203,6 +215,7 @@ async fn run<N: Net>(
                         our_id,
                         decoder,
                         events_tx.clone(),
+                        limit.clone(),
                     );
                 }
                 Action::Send(key, msg) => {
@@ -385,6 +398,7 @@ fn dial<N: Net>(
     our_id: PeerId,
     decoder: Decoder,
     events: mpsc::Sender<Event>,
+    limit: Option<Arc<RateLimiter>>,
 ) {
     let span = tracing::debug_span!("dial", peer = %addr);
     tokio::spawn(
@@ -424,7 +438,16 @@ fn dial<N: Net>(
                         outbox: tx,
                     };
                     if events.send(connected).await.is_ok() {
-                        conn::spawn(stream, key, addr, greeting.leftover, decoder, events, rx);
+                        conn::spawn(
+                            stream,
+                            key,
+                            addr,
+                            greeting.leftover,
+                            decoder,
+                            events,
+                            rx,
+                            limit,
+                        );
                     }
                 }
                 Err(e) => {
