@@ -40,6 +40,21 @@ pub enum HandshakeError {
     Ourselves,
 }
 
+/// What every connection of a torrent shares.
+#[derive(Clone)]
+pub struct Context {
+    pub info_hash: InfoHash,
+    pub our_id: PeerId,
+    /// Frames longer than the largest legal message for this torrent are refused.
+    pub decoder: Decoder,
+    /// The torrent task's event queue.
+    pub events: mpsc::Sender<Event>,
+    /// Source of connection keys, shared by dials and accepts.
+    pub next_key: Arc<std::sync::atomic::AtomicU64>,
+    /// The torrent's download rate cap, if any.
+    pub limit: Option<Arc<RateLimiter>>,
+}
+
 /// What a successful handshake tells us about the peer.
 pub struct Greeting {
     pub peer_id: PeerId,
@@ -97,12 +112,13 @@ pub fn spawn<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     key: PeerKey,
     addr: SocketAddr,
     leftover: BytesMut,
-    decoder: Decoder,
-    events: mpsc::Sender<Event>,
     outbox: mpsc::UnboundedReceiver<Message>,
-    limit: Option<Arc<RateLimiter>>,
+    ctx: &Context,
 ) {
     let span = tracing::debug_span!("peer", peer = %addr);
+    let decoder = ctx.decoder;
+    let events = ctx.events.clone();
+    let limit = ctx.limit.clone();
     let (reader, writer) = tokio::io::split(stream);
     let task = async move {
         let closed = tokio::select! {

@@ -1,29 +1,15 @@
 //! Incoming connections: accept, handshake, hand the peer to the torrent task.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
 use crate::engine::PeerKey;
 use crate::net::{Listener, Net};
-use crate::wire::Decoder;
-use crate::{InfoHash, PeerId};
 
-use super::limit::RateLimiter;
-use super::{conn, Event};
-
-/// Everything an accepted connection needs to become a peer.
-#[derive(Clone)]
-pub struct Context {
-    pub info_hash: InfoHash,
-    pub our_id: PeerId,
-    pub decoder: Decoder,
-    pub events: mpsc::Sender<Event>,
-    pub next_key: Arc<AtomicU64>,
-    pub limit: Option<Arc<RateLimiter>>,
-}
+use super::conn::{self, Context};
+use super::Event;
 
 /// Accepts connections until the torrent goes away.
 pub fn spawn<N: Net>(mut listener: N::Listener, ctx: Context) -> tokio::task::JoinHandle<()> {
@@ -55,16 +41,7 @@ pub fn spawn<N: Net>(mut listener: N::Listener, ctx: Context) -> tokio::task::Jo
                                 outbox: tx,
                             };
                             if ctx.events.send(connected).await.is_ok() {
-                                conn::spawn(
-                                    stream,
-                                    key,
-                                    addr,
-                                    greeting.leftover,
-                                    ctx.decoder,
-                                    ctx.events.clone(),
-                                    rx,
-                                    ctx.limit.clone(),
-                                );
+                                conn::spawn(stream, key, addr, greeting.leftover, rx, &ctx);
                             }
                         }
                         Err(e) => debug!(error = %e, "incoming handshake failed"),

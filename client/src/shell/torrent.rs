@@ -156,17 +156,15 @@ async fn run<N: Net>(
         .map(|a| a.port())
         .unwrap_or(0);
     info!(port, "listening");
-    let listen_task = listen::spawn::<N>(
-        listener,
-        listen::Context {
-            info_hash: meta.info_hash,
-            our_id,
-            decoder,
-            events: events_tx.clone(),
-            next_key: Arc::clone(&next_key),
-            limit: limit.clone(),
-        },
-    );
+    let ctx = conn::Context {
+        info_hash: meta.info_hash,
+        our_id,
+        decoder,
+        events: events_tx.clone(),
+        next_key: Arc::clone(&next_key),
+        limit,
+    };
+    let listen_task = listen::spawn::<N>(listener, ctx.clone());
     let (counters_tx, counters_rx) = watch::channel(Counters {
         left: engine.left(),
         ..Counters::default()
@@ -207,16 +205,7 @@ async fn run<N: Net>(
             match action {
                 Action::Connect(addr) => {
                     let key = PeerKey(next_key.fetch_add(1, Ordering::Relaxed));
-                    dial(
-                        net.clone(),
-                        key,
-                        addr,
-                        meta.info_hash,
-                        our_id,
-                        decoder,
-                        events_tx.clone(),
-                        limit.clone(),
-                    );
+                    dial(net.clone(), key, addr, ctx.clone());
                 }
                 Action::Send(key, msg) => {
                     if let Some(tx) = outboxes.get(&key) {
@@ -390,44 +379,25 @@ async fn save_resume(files: &Arc<FileStorage>, meta: &Metainfo, engine: &Engine,
 }
 
 /// Dials a peer and, after the handshake, runs the connection.
-fn dial<N: Net>(
-    net: N,
-    key: PeerKey,
-    addr: SocketAddr,
-    info_hash: crate::InfoHash,
-    our_id: PeerId,
-    decoder: Decoder,
-    events: mpsc::Sender<Event>,
-    limit: Option<Arc<RateLimiter>>,
-) {
+fn dial<N: Net>(net: N, key: PeerKey, addr: SocketAddr, ctx: conn::Context) {
     let span = tracing::debug_span!("dial", peer = %addr);
     tokio::spawn(
         async move {
-            let stream = match tokio::time::timeout(CONNECT_TIMEOUT, net.connect(addr)).await {
+            let failed = |ourselves| Event::DialFailed { addr, ourselves };
+            let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, net.connect(addr)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     debug!(error = %e, "connect failed");
-                    let _ = events
-                        .send(Event::DialFailed {
-                            addr,
-                            ourselves: false,
-                        })
-                        .await;
+                    let _ = ctx.events.send(failed(false)).await;
                     return;
                 }
                 Err(_) => {
                     debug!("connect timed out");
-                    let _ = events
-                        .send(Event::DialFailed {
-                            addr,
-                            ourselves: false,
-                        })
-                        .await;
+                    let _ = ctx.events.send(failed(false)).await;
                     return;
                 }
             };
-            let mut stream = stream;
-            match conn::handshake(&mut stream, info_hash, our_id).await {
+            match conn::handshake(&mut stream, ctx.info_hash, ctx.our_id).await {
                 Ok(greeting) => {
                     let (tx, rx) = mpsc::unbounded_channel();
                     let connected = Event::Connected {
@@ -437,23 +407,14 @@ fn dial<N: Net>(
                         fast: greeting.reserved.supports_fast(),
                         outbox: tx,
                     };
-                    if events.send(connected).await.is_ok() {
-                        conn::spawn(
-                            stream,
-                            key,
-                            addr,
-                            greeting.leftover,
-                            decoder,
-                            events,
-                            rx,
-                            limit,
-                        );
+                    if ctx.events.send(connected).await.is_ok() {
+                        conn::spawn(stream, key, addr, greeting.leftover, rx, &ctx);
                     }
                 }
                 Err(e) => {
                     debug!(error = %e, "handshake failed");
                     let ourselves = matches!(e, conn::HandshakeError::Ourselves);
-                    let _ = events.send(Event::DialFailed { addr, ourselves }).await;
+                    let _ = ctx.events.send(failed(ourselves)).await;
                 }
             }
         }
