@@ -11,6 +11,7 @@ use crate::tracker::client::Announcer;
 use crate::tracker::{AnnounceRequest, Event as TrackerEvent};
 use crate::{InfoHash, PeerId};
 
+use super::observe::{Trace, Watch};
 use super::Event;
 
 /// How many peers we ask each tracker for (the BEP 3 convention is 50).
@@ -44,6 +45,7 @@ pub struct Setup<N: Net> {
     pub events: mpsc::Sender<Event>,
     /// Whether the torrent was already complete at start (then `completed` is never sent).
     pub started_complete: bool,
+    pub watch: Watch,
 }
 
 /// Runs announces until [`Command::Stop`] (which sends `stopped`) or until the torrent goes
@@ -74,9 +76,21 @@ async fn run<N: Net>(mut s: Setup<N>) {
         if stop {
             if started {
                 let req = request(&s, TrackerEvent::Stopped);
+                let event = TrackerEvent::Stopped;
                 match s.announcer.announce(req).await {
-                    Ok(_) => info!("announced stopped"),
-                    Err(e) => warn!(error = %e, "stopped announce failed"),
+                    Ok(resp) => {
+                        info!("announced stopped");
+                        let result = Ok(resp.peers.len());
+                        s.watch.record(Trace::Announced { event, result });
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "stopped announce failed");
+                        let text = e.to_string();
+                        s.watch.record(Trace::Announced {
+                            event,
+                            result: Err(&text),
+                        });
+                    }
                 }
             }
             return;
@@ -100,6 +114,8 @@ async fn run<N: Net>(mut s: Setup<N>) {
                     completed_sent = true;
                 }
                 info!(?event, peers = resp.peers.len(), "announced");
+                let result = Ok(resp.peers.len());
+                s.watch.record(Trace::Announced { event, result });
                 if let Some(w) = &resp.warning {
                     warn!(warning = %w, "tracker warning");
                 }
@@ -112,6 +128,11 @@ async fn run<N: Net>(mut s: Setup<N>) {
             Err(e) => {
                 let wait: Duration = s.announcer.retry_after_failure();
                 warn!(error = %e, retry_in = ?wait, "announce failed");
+                let text = e.to_string();
+                s.watch.record(Trace::Announced {
+                    event,
+                    result: Err(&text),
+                });
                 next = Instant::now() + wait;
             }
         }

@@ -39,6 +39,7 @@ pub fn spawn<N: Net>(mut listener: N::Listener, ctx: Context) -> tokio::task::Jo
                                 peer_id: greeting.peer_id,
                                 fast: greeting.reserved.supports_fast(),
                                 outbox: tx,
+                                outgoing: false,
                             };
                             if ctx.events.send(connected).await.is_ok() {
                                 conn::spawn(stream, key, addr, greeting.leftover, rx, &ctx);

@@ -14,6 +14,7 @@ pub mod conn;
 pub mod disk;
 pub mod limit;
 mod listen;
+pub mod observe;
 mod torrent;
 
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ pub enum Event {
         peer_id: PeerId,
         fast: bool,
         outbox: tokio::sync::mpsc::UnboundedSender<Message>,
+        /// We dialled it (rather than it dialling us).
+        outgoing: bool,
     },
     /// A dial failed (or reached ourselves).
     DialFailed {
@@ -72,6 +75,8 @@ pub struct Options {
     pub resume_interval: Duration,
     /// Cap on the download rate in bytes per second (`--max-down`).
     pub max_down: Option<u64>,
+    /// Who watches the run (the simulator's trace); off in real runs.
+    pub watch: observe::Watch,
 }
 
 impl Options {
@@ -86,6 +91,7 @@ impl Options {
             peers: Vec::new(),
             resume_interval: Duration::from_secs(30),
             max_down: None,
+            watch: observe::Watch::default(),
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::PeerId;
 use super::announce::{self, Command, Counters};
 use super::disk::{Disk, DiskDone, DiskMode};
 use super::limit::RateLimiter;
+use super::observe::Trace;
 use super::{conn, listen, Event, Options, Progress, Summary};
 
 /// Events queued between peer tasks and the torrent task. Bounded so that a slow disk slows
@@ -100,7 +101,10 @@ async fn run<N: Net>(
         let files = Arc::clone(&files);
         let hashes = Arc::clone(&hashes);
         let info_hash = meta.info_hash;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = match opts.disk {
+            DiskMode::Inline => 1,
+            DiskMode::Threaded => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
         let check = move || resume::restore(&files, &info_hash, &hashes, threads, &|_| {});
         match opts.disk {
             DiskMode::Inline => check(),
@@ -185,6 +189,7 @@ async fn run<N: Net>(
         commands,
         events: events_tx.clone(),
         started_complete,
+        watch: opts.watch.clone(),
     });
 
     let start = Instant::now();
@@ -192,6 +197,9 @@ async fn run<N: Net>(
     engine.add_peers(now(), opts.peers.iter().copied());
 
     let mut outboxes: BTreeMap<PeerKey, mpsc::UnboundedSender<Message>> = BTreeMap::new();
+    // Where each connection goes, for the observer (which speaks in addresses, not keys).
+    let mut addrs: BTreeMap<PeerKey, SocketAddr> = BTreeMap::new();
+    let watch = opts.watch.clone();
     let mut pending_writes: u64 = 0;
     let mut next_status = Instant::now();
     let mut next_resume = Instant::now() + opts.resume_interval;
@@ -208,6 +216,12 @@ async fn run<N: Net>(
                     dial(net.clone(), key, addr, ctx.clone());
                 }
                 Action::Send(key, msg) => {
+                    if let (true, Some(peer)) = (watch.is_on(), addrs.get(&key)) {
+                        watch.record(Trace::Sent {
+                            peer: *peer,
+                            msg: &msg,
+                        });
+                    }
                     if let Some(tx) = outboxes.get(&key) {
                         let _ = tx.send(msg);
                     }
@@ -215,6 +229,14 @@ async fn run<N: Net>(
                 Action::Disconnect(key, reason) => {
                     debug!(?key, %reason, "disconnecting");
                     outboxes.remove(&key);
+                    if let Some(peer) = addrs.remove(&key) {
+                        let reason = reason.to_string();
+                        watch.record(Trace::Disconnected {
+                            peer,
+                            reason: &reason,
+                            by_us: true,
+                        });
+                    }
                 }
                 Action::Write { block, data } => {
                     pending_writes += u64::from(block.len);
@@ -224,7 +246,12 @@ async fn run<N: Net>(
                     piece,
                     block_hashes,
                 } => disk.verify(piece, block_hashes),
-                Action::Notice(n) => notice(&n, &engine),
+                Action::Notice(n) => {
+                    notice(&n, &engine);
+                    if let Some(t) = trace_of(&n, &addrs) {
+                        watch.record(t);
+                    }
+                }
             }
         }
         if engine.is_complete() && pending_writes == 0 {
@@ -262,17 +289,33 @@ async fn run<N: Net>(
                 }
             },
             Some(event) = events.recv(), if accepting => match event {
-                Event::Connected { key, addr, peer_id, fast, outbox } => {
+                Event::Connected { key, addr, peer_id, fast, outbox, outgoing } => {
                     outboxes.insert(key, outbox);
+                    addrs.insert(key, addr);
+                    watch.record(Trace::Connected { peer: addr, outgoing });
                     let both_fast = fast;
                     engine.peer_connected(now(), key, addr, peer_id, both_fast);
                 }
-                Event::DialFailed { addr, ourselves: true } => engine.connected_to_self(now(), addr),
-                Event::DialFailed { addr, ourselves: false } => engine.connect_failed(now(), addr),
-                Event::Message { key, msg } => engine.message(now(), key, msg),
+                Event::DialFailed { addr, ourselves } => {
+                    watch.record(Trace::DialFailed { peer: addr });
+                    if ourselves {
+                        engine.connected_to_self(now(), addr);
+                    } else {
+                        engine.connect_failed(now(), addr);
+                    }
+                }
+                Event::Message { key, msg } => {
+                    if let (true, Some(peer)) = (watch.is_on(), addrs.get(&key)) {
+                        watch.record(Trace::Received { peer: *peer, msg: &msg });
+                    }
+                    engine.message(now(), key, msg);
+                }
                 Event::Closed { key, reason } => {
                     debug!(?key, %reason, "peer closed");
                     outboxes.remove(&key);
+                    if let Some(peer) = addrs.remove(&key) {
+                        watch.record(Trace::Disconnected { peer, reason: &reason, by_us: false });
+                    }
                     engine.peer_closed(now(), key);
                 }
                 Event::Peers(addrs) => engine.add_peers(now(), addrs),
@@ -332,6 +375,19 @@ async fn run<N: Net>(
         banned: stats.banned,
         had,
         elapsed: started_at.elapsed(),
+    })
+}
+
+/// The observer's view of a notice (peers named by address).
+fn trace_of<'a>(n: &Notice, addrs: &BTreeMap<PeerKey, SocketAddr>) -> Option<Trace<'a>> {
+    Some(match n {
+        Notice::PieceVerified(p) => Trace::PieceVerified(*p),
+        Notice::PieceFailed(p) => Trace::PieceFailed(*p),
+        Notice::Banned(addr) => Trace::Banned(*addr),
+        Notice::Snubbed(key) => Trace::Snubbed(*addrs.get(key)?),
+        Notice::Complete => Trace::Complete,
+        // Choke state is visible in the Received messages themselves.
+        Notice::Choked(_) | Notice::Unchoked(_) => return None,
     })
 }
 
@@ -406,6 +462,7 @@ fn dial<N: Net>(net: N, key: PeerKey, addr: SocketAddr, ctx: conn::Context) {
                         peer_id: greeting.peer_id,
                         fast: greeting.reserved.supports_fast(),
                         outbox: tx,
+                        outgoing: true,
                     };
                     if ctx.events.send(connected).await.is_ok() {
                         conn::spawn(stream, key, addr, greeting.leftover, rx, &ctx);

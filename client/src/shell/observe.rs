@@ -1,0 +1,84 @@
+//! Watching a running torrent from outside: every connection, message and decision, in order.
+//!
+//! Real runs pass no observer and pay nothing. The simulator records these events as its trace
+//! and checks invariants on them while the run goes (no `have` before verification, no request
+//! while choked, tracker events in order, ...), so they describe what the client did, not what
+//! it meant to do.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::tracker::Event as TrackerEvent;
+use crate::wire::Message;
+
+/// One observable event of a torrent.
+#[derive(Debug, Clone, Copy)]
+pub enum Trace<'a> {
+    /// A connection finished its handshake.
+    Connected {
+        peer: SocketAddr,
+        outgoing: bool,
+    },
+    /// A dial failed (refused, timed out, bad handshake).
+    DialFailed {
+        peer: SocketAddr,
+    },
+    /// A connection ended; `by_us` when the engine closed it.
+    Disconnected {
+        peer: SocketAddr,
+        reason: &'a str,
+        by_us: bool,
+    },
+    /// A message from a peer, before the engine sees it.
+    Received {
+        peer: SocketAddr,
+        msg: &'a Message,
+    },
+    /// A message to a peer, as it is queued for sending.
+    Sent {
+        peer: SocketAddr,
+        msg: &'a Message,
+    },
+    PieceVerified(u32),
+    PieceFailed(u32),
+    Banned(SocketAddr),
+    Snubbed(SocketAddr),
+    /// An announce round ended: `Ok(peers received)` or the error.
+    Announced {
+        event: TrackerEvent,
+        result: Result<usize, &'a str>,
+    },
+    /// Every piece is verified and on disk.
+    Complete,
+}
+
+/// Receives [`Trace`] events, in the order they happen, from the torrent's tasks.
+pub trait Observer: Send + Sync + 'static {
+    fn record(&self, event: Trace<'_>);
+}
+
+/// An optional observer, cheap to clone and to call when absent.
+#[derive(Clone, Default)]
+pub struct Watch(pub Option<Arc<dyn Observer>>);
+
+impl Watch {
+    pub fn record(&self, event: Trace<'_>) {
+        if let Some(o) = &self.0 {
+            o.record(event);
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Watch(on)"
+        } else {
+            "Watch(off)"
+        })
+    }
+}
