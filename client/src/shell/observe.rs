@@ -18,6 +18,8 @@ pub enum Trace<'a> {
     Connected {
         peer: SocketAddr,
         outgoing: bool,
+        /// The peer speaks BEP 6 (its choke does not cancel requests implicitly).
+        fast: bool,
     },
     /// A dial failed (refused, timed out, bad handshake).
     DialFailed {

@@ -292,7 +292,7 @@ async fn run<N: Net>(
                 Event::Connected { key, addr, peer_id, fast, outbox, outgoing } => {
                     outboxes.insert(key, outbox);
                     addrs.insert(key, addr);
-                    watch.record(Trace::Connected { peer: addr, outgoing });
+                    watch.record(Trace::Connected { peer: addr, outgoing, fast });
                     let both_fast = fast;
                     engine.peer_connected(now(), key, addr, peer_id, both_fast);
                 }

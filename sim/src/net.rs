@@ -1,0 +1,133 @@
+//! [`Net`] on turmoil's simulated sockets: TCP, UDP, turmoil's DNS, HTTP GET with hyper.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use bitswarm_client::net::{HttpError, Listener, Net, Udp, MAX_HTTP_BODY};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+
+/// The simulated network of the current turmoil host.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TurmoilNet;
+
+/// A turmoil TCP listener.
+pub struct TurmoilListener(turmoil::net::TcpListener);
+
+/// A turmoil UDP socket.
+pub struct TurmoilUdp(turmoil::net::UdpSocket);
+
+impl Net for TurmoilNet {
+    type Stream = turmoil::net::TcpStream;
+    type Listener = TurmoilListener;
+    type Udp = TurmoilUdp;
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<Self::Stream> {
+        turmoil::net::TcpStream::connect(addr).await
+    }
+
+    async fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
+        turmoil::net::TcpListener::bind(addr)
+            .await
+            .map(TurmoilListener)
+    }
+
+    async fn bind_udp(&self, addr: SocketAddr) -> io::Result<Self::Udp> {
+        turmoil::net::UdpSocket::bind(addr).await.map(TurmoilUdp)
+    }
+
+    async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        // turmoil panics on unknown names; only names of registered hosts resolve.
+        let known = std::panic::catch_unwind(|| turmoil::lookup(host)).ok();
+        match known {
+            Some(ip) => Ok(vec![SocketAddr::new(ip, port)]),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("unknown host {host}"),
+            )),
+        }
+    }
+
+    async fn http_get(&self, url: &str) -> Result<Vec<u8>, HttpError> {
+        let parsed = url::Url::parse(url).map_err(|_| HttpError::InvalidUrl(url.into()))?;
+        if parsed.scheme() != "http" {
+            return Err(HttpError::InvalidUrl(url.into()));
+        }
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| HttpError::InvalidUrl(url.into()))?;
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let addr = self
+            .resolve(host, port)
+            .await
+            .ok()
+            .and_then(|a| a.into_iter().next())
+            .ok_or_else(|| HttpError::Transport(format!("cannot resolve {host}")))?;
+        let stream = self
+            .connect(addr)
+            .await
+            .map_err(|e| HttpError::Transport(e.to_string()))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| HttpError::Transport(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let target = match parsed.query() {
+            Some(q) => format!("{}?{q}", parsed.path()),
+            None => parsed.path().to_string(),
+        };
+        let request = http::Request::get(target)
+            .header(http::header::HOST, host)
+            .body(Empty::<bytes::Bytes>::new())
+            .map_err(|e| HttpError::Transport(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| HttpError::Transport(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(HttpError::Status(response.status().as_u16()));
+        }
+        let mut body = response.into_body();
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| HttpError::Transport(e.to_string()))?;
+            if let Some(chunk) = frame.data_ref() {
+                if out.len() + chunk.len() > MAX_HTTP_BODY {
+                    return Err(HttpError::TooLarge);
+                }
+                out.extend_from_slice(chunk);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Listener for TurmoilListener {
+    type Stream = turmoil::net::TcpStream;
+
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        self.0.accept().await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+impl Udp for TurmoilUdp {
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
+        self.0.send_to(buf, addr).await
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.0.recv_from(buf).await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}

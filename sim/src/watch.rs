@@ -1,0 +1,234 @@
+//! The client's observer in a simulation: writes the trace and checks invariants as they happen.
+//!
+//! Checked on every event, not only at the end:
+//! - no `have` for a piece before the client verified it;
+//! - no `request` while the peer chokes us, except for its allowed-fast pieces;
+//! - no `request` for a piece the client already verified;
+//! - outstanding requests to a peer stay within the engine's cap;
+//! - tracker events in order: `started` first, `completed` at most once and only after
+//!   completion, `stopped` last.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bitswarm_client::geometry::BlockRef;
+use bitswarm_client::shell::observe::{Observer, Trace};
+use bitswarm_client::tracker::Event as TrackerEvent;
+use bitswarm_client::wire::Message;
+
+use crate::trace::Recorder;
+
+/// What the client believes about one peer, rebuilt from the messages it exchanged.
+#[derive(Default)]
+struct PeerView {
+    choking_us: bool,
+    fast: bool,
+    allowed_fast: BTreeSet<u32>,
+    outstanding: BTreeSet<BlockRef>,
+}
+
+#[derive(Default)]
+struct State {
+    peers: BTreeMap<SocketAddr, PeerView>,
+    verified: BTreeSet<u32>,
+    complete: bool,
+    announced_started: bool,
+    announced_completed: bool,
+    announced_stopped: bool,
+    violations: Vec<String>,
+    banned: BTreeSet<SocketAddr>,
+}
+
+/// The observer given to one simulated client.
+pub struct ClientWatch {
+    host: String,
+    trace: Recorder,
+    /// Outstanding requests allowed per peer (the engine's `max_queue`).
+    max_outstanding: usize,
+    state: Mutex<State>,
+}
+
+impl ClientWatch {
+    pub fn new(host: &str, trace: Recorder, max_outstanding: usize) -> Arc<Self> {
+        Arc::new(ClientWatch {
+            host: host.to_string(),
+            trace,
+            max_outstanding,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// Invariant violations seen so far.
+    pub fn violations(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .map(|s| s.violations.clone())
+            .unwrap_or_default()
+    }
+
+    /// Peers the client banned.
+    pub fn banned(&self) -> BTreeSet<SocketAddr> {
+        self.state
+            .lock()
+            .map(|s| s.banned.clone())
+            .unwrap_or_default()
+    }
+
+    fn violate(&self, state: &mut State, what: String) {
+        self.trace.record(&self.host, format_args!("VIOLATION {what}"));
+        state.violations.push(what);
+    }
+}
+
+impl Observer for ClientWatch {
+    fn record(&self, event: Trace<'_>) {
+        let Ok(mut guard) = self.state.lock() else {
+            return;
+        };
+        let s = &mut *guard;
+        match event {
+            Trace::Connected { peer, outgoing, fast } => {
+                let dir = if outgoing { "out" } else { "in" };
+                self.trace.record(&self.host, format_args!("connect {peer} {dir}"));
+                s.peers.insert(
+                    peer,
+                    PeerView {
+                        choking_us: true,
+                        fast,
+                        ..PeerView::default()
+                    },
+                );
+            }
+            Trace::DialFailed { peer } => {
+                self.trace.record(&self.host, format_args!("dial-failed {peer}"));
+            }
+            Trace::Disconnected { peer, reason, by_us } => {
+                let who = if by_us { "us" } else { "peer" };
+                self.trace
+                    .record(&self.host, format_args!("disconnect {peer} by {who}: {reason}"));
+                s.peers.remove(&peer);
+            }
+            Trace::Received { peer, msg } => {
+                let Some(view) = s.peers.get_mut(&peer) else {
+                    return;
+                };
+                match msg {
+                    Message::Choke => {
+                        view.choking_us = true;
+                        if !view.fast {
+                            view.outstanding.clear();
+                        }
+                        self.trace.record(&self.host, format_args!("choked-by {peer}"));
+                    }
+                    Message::Unchoke => {
+                        view.choking_us = false;
+                        self.trace.record(&self.host, format_args!("unchoked-by {peer}"));
+                    }
+                    Message::AllowedFast(p) => {
+                        view.allowed_fast.insert(*p);
+                    }
+                    Message::Reject(b) => {
+                        view.outstanding.remove(b);
+                        view.allowed_fast.remove(&b.piece);
+                    }
+                    Message::Piece {
+                        piece,
+                        offset,
+                        data,
+                    } => {
+                        view.outstanding.remove(&BlockRef {
+                            piece: *piece,
+                            offset: *offset,
+                            len: data.len() as u32,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            Trace::Sent { peer, msg } => {
+                let mut problems = Vec::new();
+                match msg {
+                    Message::Request(b) => {
+                        if let Some(view) = s.peers.get_mut(&peer) {
+                            if view.choking_us && !view.allowed_fast.contains(&b.piece) {
+                                problems.push(format!("request {b:?} to {peer} while choked"));
+                            }
+                            view.outstanding.insert(*b);
+                            if view.outstanding.len() > self.max_outstanding {
+                                problems.push(format!(
+                                    "{} requests outstanding to {peer}, cap {}",
+                                    view.outstanding.len(),
+                                    self.max_outstanding
+                                ));
+                            }
+                        }
+                        if s.verified.contains(&b.piece) {
+                            problems.push(format!("request for verified piece {}", b.piece));
+                        }
+                    }
+                    Message::Cancel(b) => {
+                        if let Some(view) = s.peers.get_mut(&peer) {
+                            view.outstanding.remove(b);
+                        }
+                    }
+                    Message::Have(p) if !s.verified.contains(p) => {
+                        problems.push(format!("have {p} sent before verification"));
+                    }
+                    _ => {}
+                }
+                for p in problems {
+                    self.violate(s, p);
+                }
+            }
+            Trace::PieceVerified(p) => {
+                s.verified.insert(p);
+            }
+            Trace::PieceFailed(p) => {
+                self.trace.record(&self.host, format_args!("piece-failed {p}"));
+            }
+            Trace::Banned(addr) => {
+                self.trace.record(&self.host, format_args!("ban {addr}"));
+                s.banned.insert(addr);
+            }
+            Trace::Snubbed(addr) => {
+                self.trace.record(&self.host, format_args!("snubbed {addr}"));
+            }
+            Trace::Announced { event, result } => {
+                let ok = result.is_ok();
+                match result {
+                    Ok(n) => self
+                        .trace
+                        .record(&self.host, format_args!("announce {event:?} ok peers={n}")),
+                    Err(e) => self
+                        .trace
+                        .record(&self.host, format_args!("announce {event:?} failed: {e}")),
+                }
+                let problem = if s.announced_stopped {
+                    Some(format!("announce {event:?} after stopped"))
+                } else if !s.announced_started && event != TrackerEvent::Started && event != TrackerEvent::Stopped {
+                    Some(format!("announce {event:?} before a successful started"))
+                } else if event == TrackerEvent::Completed && (!s.complete || s.announced_completed) {
+                    Some("completed announced twice or before completion".to_string())
+                } else {
+                    None
+                };
+                if let Some(p) = problem {
+                    self.violate(s, p);
+                }
+                if ok {
+                    match event {
+                        TrackerEvent::Started => s.announced_started = true,
+                        TrackerEvent::Completed => s.announced_completed = true,
+                        TrackerEvent::Stopped => s.announced_stopped = true,
+                        TrackerEvent::None => {}
+                    }
+                }
+            }
+            Trace::Complete => {
+                self.trace.record(&self.host, "complete");
+                s.complete = true;
+            }
+        }
+    }
+}
