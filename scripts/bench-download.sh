@@ -3,7 +3,8 @@
 # libtorrent (and rqbit when installed), each leeching the same single-file torrent (256 KiB
 # pieces) from one libtorrent seeder on 127.0.0.1 found through opentracker. Not a test.
 #
-# Usage: scripts/bench-download.sh [SIZE_MIB]   (default 1024; RUNS=3 runs per client)
+# Usage: scripts/bench-download.sh [SIZE_MIB]   (default 1024; RUNS=3 runs per client;
+#        CLIENTS="aria2c libtorrent" limits the run to some of the clients)
 # Needs: opentracker, python3-libtorrent (/usr/bin/python3), GNU time (/usr/bin/time); each of
 # aria2c, transmission-cli, rqbit is benchmarked when installed; bitswarm when its binary has a
 # `download` command.
@@ -46,6 +47,12 @@ command -v aria2c >/dev/null && clients+=(aria2c)
 command -v transmission-cli >/dev/null && clients+=(transmission)
 clients+=(libtorrent)
 command -v rqbit >/dev/null && clients+=(rqbit)
+if [ -n "${CLIENTS:-}" ]; then
+  wanted=()
+  for c in "${clients[@]}"; do [[ " $CLIENTS " == *" $c "* ]] && wanted+=("$c"); done
+  clients=("${wanted[@]}")
+fi
+[ ${#clients[@]} -gt 0 ] || die "no client to benchmark"
 
 work=$(mktemp -d -p "$target" bench-download.XXXXXX)
 chmod 755 "$work" # opentracker drops root to `nobody` and must still read the whitelist
@@ -66,6 +73,7 @@ cleanup() {
   stop "$leecher_pid"
   stop "$seeder_pid"
   stop "$tracker_pid"
+  [ -n "${KEEP_WORK:-}" ] && echo "kept $work" >&2 && return
   rm -rf "$work"
 }
 trap cleanup EXIT

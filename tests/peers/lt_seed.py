@@ -41,6 +41,10 @@ def session_settings(port):
             "enable_outgoing_utp": False,
             # Every peer of a loopback swarm shares 127.0.0.1; by default libtorrent keeps one.
             "allow_multiple_connections_per_ip": True,
+            # A `connect` sent before the leecher is ready fails; by default libtorrent would
+            # then wait 60 s before dialing that peer again, and give up after 3 failures.
+            "min_reconnect_time": 1,
+            "max_failcount": 1000,
             "alert_mask": lt.alert.category_t.error_notification
             | lt.alert.category_t.status_notification
             | lt.alert.category_t.tracker_notification,
