@@ -1,6 +1,10 @@
 //! Helpers shared by the integration tests: running the binary and finding real peer software.
 #![allow(dead_code)]
 
+pub mod fixture;
+pub mod peers;
+pub mod process;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
