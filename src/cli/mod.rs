@@ -3,6 +3,7 @@
 mod create;
 mod download;
 mod info;
+mod tracker;
 mod units;
 
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ enum Command {
     Create(create::Args),
     /// Download a torrent into a folder.
     Download(download::Args),
+    /// Run a local BitTorrent tracker (HTTP and UDP) until interrupted.
+    Tracker(tracker::Args),
 }
 
 /// Exit code 1: the job failed (download incomplete, scenario expectation unmet).
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Info { torrent, json } => info::run(&torrent, json),
         Command::Create(args) => create::run(args),
         Command::Download(args) => download::run(args),
+        Command::Tracker(args) => tracker::run(args),
     }
 }
 
