@@ -1,8 +1,14 @@
 //! The swarm simulator: the real bitswarm client on turmoil, against the mock tracker and
 //! synthetic seeders, driven by scenario files and replayable by seed.
 
+pub mod faults;
+mod hosts;
 pub mod net;
+pub mod run;
+pub mod scenario;
 pub mod trace;
 pub mod watch;
 
 pub use net::TurmoilNet;
+pub use run::{run, Outcome};
+pub use scenario::Scenario;

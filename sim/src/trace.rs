@@ -13,16 +13,28 @@ use sha1::{Digest, Sha1};
 #[derive(Clone, Default)]
 pub struct Recorder {
     lines: Arc<Mutex<Vec<String>>>,
+    /// Set when the run is over: tearing the simulation down drops tasks in an order tokio
+    /// does not promise, and what they report then is not part of the run.
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Recorder {
     /// Records `event` on `host` at the current simulated time.
     pub fn record(&self, host: &str, event: impl Display) {
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let at = turmoil::sim_elapsed().unwrap_or_default();
         let line = format!("{:>9.3} {host} {event}", at.as_secs_f64());
         if let Ok(mut lines) = self.lines.lock() {
             lines.push(line);
         }
+    }
+
+    /// Ends the trace; later events are ignored.
+    pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Every line so far.

@@ -38,6 +38,8 @@ struct State {
     announced_stopped: bool,
     violations: Vec<String>,
     banned: BTreeSet<SocketAddr>,
+    hash_failures: u64,
+    snubs: u64,
 }
 
 /// The observer given to one simulated client.
@@ -67,6 +69,14 @@ impl ClientWatch {
             .unwrap_or_default()
     }
 
+    /// Pieces that failed their hash check, and peers snubbed, so far.
+    pub fn counts(&self) -> (u64, u64) {
+        self.state
+            .lock()
+            .map(|s| (s.hash_failures, s.snubs))
+            .unwrap_or_default()
+    }
+
     /// Peers the client banned.
     pub fn banned(&self) -> BTreeSet<SocketAddr> {
         self.state
@@ -76,7 +86,8 @@ impl ClientWatch {
     }
 
     fn violate(&self, state: &mut State, what: String) {
-        self.trace.record(&self.host, format_args!("VIOLATION {what}"));
+        self.trace
+            .record(&self.host, format_args!("VIOLATION {what}"));
         state.violations.push(what);
     }
 }
@@ -88,9 +99,14 @@ impl Observer for ClientWatch {
         };
         let s = &mut *guard;
         match event {
-            Trace::Connected { peer, outgoing, fast } => {
+            Trace::Connected {
+                peer,
+                outgoing,
+                fast,
+            } => {
                 let dir = if outgoing { "out" } else { "in" };
-                self.trace.record(&self.host, format_args!("connect {peer} {dir}"));
+                self.trace
+                    .record(&self.host, format_args!("connect {peer} {dir}"));
                 s.peers.insert(
                     peer,
                     PeerView {
@@ -101,12 +117,19 @@ impl Observer for ClientWatch {
                 );
             }
             Trace::DialFailed { peer } => {
-                self.trace.record(&self.host, format_args!("dial-failed {peer}"));
-            }
-            Trace::Disconnected { peer, reason, by_us } => {
-                let who = if by_us { "us" } else { "peer" };
                 self.trace
-                    .record(&self.host, format_args!("disconnect {peer} by {who}: {reason}"));
+                    .record(&self.host, format_args!("dial-failed {peer}"));
+            }
+            Trace::Disconnected {
+                peer,
+                reason,
+                by_us,
+            } => {
+                let who = if by_us { "us" } else { "peer" };
+                self.trace.record(
+                    &self.host,
+                    format_args!("disconnect {peer} by {who}: {reason}"),
+                );
                 s.peers.remove(&peer);
             }
             Trace::Received { peer, msg } => {
@@ -119,11 +142,13 @@ impl Observer for ClientWatch {
                         if !view.fast {
                             view.outstanding.clear();
                         }
-                        self.trace.record(&self.host, format_args!("choked-by {peer}"));
+                        self.trace
+                            .record(&self.host, format_args!("choked-by {peer}"));
                     }
                     Message::Unchoke => {
                         view.choking_us = false;
-                        self.trace.record(&self.host, format_args!("unchoked-by {peer}"));
+                        self.trace
+                            .record(&self.host, format_args!("unchoked-by {peer}"));
                     }
                     Message::AllowedFast(p) => {
                         view.allowed_fast.insert(*p);
@@ -185,14 +210,18 @@ impl Observer for ClientWatch {
                 s.verified.insert(p);
             }
             Trace::PieceFailed(p) => {
-                self.trace.record(&self.host, format_args!("piece-failed {p}"));
+                self.trace
+                    .record(&self.host, format_args!("piece-failed {p}"));
+                s.hash_failures += 1;
             }
             Trace::Banned(addr) => {
                 self.trace.record(&self.host, format_args!("ban {addr}"));
                 s.banned.insert(addr);
             }
             Trace::Snubbed(addr) => {
-                self.trace.record(&self.host, format_args!("snubbed {addr}"));
+                self.trace
+                    .record(&self.host, format_args!("snubbed {addr}"));
+                s.snubs += 1;
             }
             Trace::Announced { event, result } => {
                 let ok = result.is_ok();
@@ -206,9 +235,13 @@ impl Observer for ClientWatch {
                 }
                 let problem = if s.announced_stopped {
                     Some(format!("announce {event:?} after stopped"))
-                } else if !s.announced_started && event != TrackerEvent::Started && event != TrackerEvent::Stopped {
+                } else if !s.announced_started
+                    && event != TrackerEvent::Started
+                    && event != TrackerEvent::Stopped
+                {
                     Some(format!("announce {event:?} before a successful started"))
-                } else if event == TrackerEvent::Completed && (!s.complete || s.announced_completed) {
+                } else if event == TrackerEvent::Completed && (!s.complete || s.announced_completed)
+                {
                     Some("completed announced twice or before completion".to_string())
                 } else {
                     None

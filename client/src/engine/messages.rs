@@ -175,8 +175,11 @@ impl Engine {
         };
         if peer.take_request(block) {
             self.picker.release(key, block);
-            // A reject for an allowed-fast piece means the peer no longer honours it.
-            peer.allowed_fast.remove(&block.piece);
+            // A reject for an allowed-fast piece means the peer no longer honours it. Any other
+            // reject while unchoked means it will not serve that piece: do not ask again.
+            if !peer.allowed_fast.remove(&block.piece) && !peer.choking_us {
+                peer.refused.insert(block.piece, now);
+            }
         }
         self.fill_all(now);
     }

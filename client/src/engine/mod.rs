@@ -528,7 +528,7 @@ impl Engine {
         let only = peer.choking_us.then_some(&peer.allowed_fast);
         let blocks = self
             .picker
-            .pick(key, &peer.pieces, only, room, &mut self.rng);
+            .pick(key, &peer.pieces, only, &peer.refused, room, &mut self.rng);
         if blocks.is_empty() {
             return;
         }

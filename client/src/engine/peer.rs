@@ -1,12 +1,15 @@
 //! What the engine knows about one connected peer: choke state, pieces, requests, rates.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::bitfield::Bitfield;
 use crate::geometry::BlockRef;
 use crate::PeerId;
+
+/// How long a piece a peer refused stays off its list.
+pub const REFUSAL_TTL: Duration = Duration::from_secs(60);
 
 /// How long the rate estimator averages over.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
@@ -93,6 +96,10 @@ pub struct Peer {
     pub snubbed: bool,
     /// Blocks this peer sent that were part of pieces that verified.
     pub good_blocks: u64,
+    /// Pieces the peer rejected or never answered for, with when: not asked of it again for
+    /// [`REFUSAL_TTL`], even though its bitfield claims them (a peer that lies would otherwise
+    /// be asked at network speed forever, and one that was only busy gets another chance).
+    pub refused: BTreeMap<u32, Duration>,
 }
 
 impl Peer {
@@ -115,6 +122,7 @@ impl Peer {
             last_sent_at: now,
             snubbed: false,
             good_blocks: 0,
+            refused: BTreeMap::new(),
         }
     }
 

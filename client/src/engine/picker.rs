@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -143,12 +144,14 @@ impl Picker {
     }
 
     /// Picks up to `max` blocks for `peer`, which has the pieces in `theirs`. With `only` set
-    /// (a choked peer's allowed-fast set), picks only from those pieces.
+    /// (a choked peer's allowed-fast set), picks only from those pieces; pieces in `refused`
+    /// (the peer would not serve them) are never picked.
     pub fn pick(
         &mut self,
         peer: PeerKey,
         theirs: &Bitfield,
         only: Option<&BTreeSet<u32>>,
+        refused: &BTreeMap<u32, Duration>,
         max: usize,
         rng: &mut ChaCha8Rng,
     ) -> Vec<BlockRef> {
@@ -156,7 +159,9 @@ impl Picker {
         if max == 0 {
             return out;
         }
-        let allowed = |p: u32| theirs.get(p) && only.is_none_or(|set| set.contains(&p));
+        let allowed = |p: u32| {
+            theirs.get(p) && only.is_none_or(|set| set.contains(&p)) && !refused.contains_key(&p)
+        };
         // 1. Finish what is started: open blocks of partial pieces, most complete first.
         let mut started: Vec<(usize, u32)> = self
             .partials

@@ -3,15 +3,19 @@
 //! When a piece fails, the hash of every block of the bad copy is kept with its sender. When the
 //! piece later verifies, each kept block whose hash differs from the good copy's proves its
 //! sender sent corrupt data. A piece whose every block came from one peer also counts against
-//! that peer, since at least one of its blocks was bad. A peer is banned when its proven-bad
-//! count is more than one in [`BAN_RATIO`] of its good blocks: a peer that corrupts on purpose
-//! goes at once, while one that flips a rare bit keeps serving.
+//! that peer, since at least one of its blocks was bad (and the later proof for that piece does
+//! not count it twice). A peer is banned once it has at least [`MIN_BAD`] bad marks and more
+//! than one per [`BAN_RATIO`] good blocks: a peer that corrupts on purpose goes after its
+//! second bad block, while one that flips a rare bit keeps serving.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// Good blocks that outweigh one bad one.
 pub const BAN_RATIO: u64 = 50;
+
+/// Bad marks needed for a ban: one bad block can be an accident of a flaky disk or link.
+pub const MIN_BAD: u64 = 2;
 
 /// A sender's record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,6 +32,9 @@ pub struct Blame {
     /// Per failed piece: (block index, sender, hash of the bad block).
     failed: BTreeMap<u32, Vec<(usize, SocketAddr, [u8; 20])>>,
     reputation: BTreeMap<SocketAddr, Reputation>,
+    /// (piece, sender) pairs already counted as bad because the sender alone sent a failed copy
+    /// of the piece; the proof when the piece verifies does not count them again.
+    counted: std::collections::BTreeSet<(u32, SocketAddr)>,
 }
 
 impl Blame {
@@ -58,7 +65,9 @@ impl Blame {
         distinct.sort();
         distinct.dedup();
         if let [only] = distinct.as_slice() {
-            self.reputation.entry(*only).or_default().bad += 1;
+            if self.counted.insert((piece, *only)) {
+                self.reputation.entry(*only).or_default().bad += 1;
+            }
             return self.judge(&[*only]);
         }
         Vec::new()
@@ -81,10 +90,18 @@ impl Blame {
         let mut proven: Vec<SocketAddr> = Vec::new();
         for (i, addr, hash) in copies {
             if good.get(i).is_some_and(|g| *g != hash) {
-                self.reputation.entry(addr).or_default().bad += 1;
                 proven.push(addr);
             }
         }
+        proven.sort();
+        proven.dedup();
+        for addr in &proven {
+            // One bad mark per failed copy of the piece; a sole sender was marked already.
+            if !self.counted.remove(&(piece, *addr)) {
+                self.reputation.entry(*addr).or_default().bad += 1;
+            }
+        }
+        self.counted.retain(|(p, _)| *p != piece);
         proven.sort();
         proven.dedup();
         self.judge(&proven)
@@ -95,7 +112,7 @@ impl Blame {
             .iter()
             .filter(|a| {
                 let r = self.reputation(a);
-                r.bad > 0 && r.bad * BAN_RATIO > r.good
+                r.bad >= MIN_BAD && r.bad * BAN_RATIO > r.good
             })
             .copied()
             .collect()
@@ -119,16 +136,29 @@ mod tests {
         assert!(b.wants_block_hashes(7));
         let good = [[1; 20], [2; 20], [3; 20]];
         let again = [Some(addr(3)), Some(addr(3)), Some(addr(3))];
-        assert_eq!(b.piece_passed(7, &again, Some(&good)), vec![addr(2)]);
+        assert!(
+            b.piece_passed(7, &again, Some(&good)).is_empty(),
+            "one bad block is no ban"
+        );
+        assert_eq!(b.reputation(&addr(2)).bad, 1);
         assert_eq!(b.reputation(&addr(1)).bad, 0);
         assert!(!b.wants_block_hashes(7));
+        // A second proven bad block bans it.
+        b.piece_failed(8, &senders, &bad);
+        assert_eq!(b.piece_passed(8, &again, Some(&good)), vec![addr(2)]);
     }
 
     #[test]
-    fn sole_sender_of_a_failed_piece_is_blamed() {
+    fn sole_sender_of_a_failed_piece_is_blamed_once_per_piece() {
         let mut b = Blame::default();
         let senders = [Some(addr(4)), Some(addr(4))];
-        assert_eq!(b.piece_failed(1, &senders, &[[0; 20]; 2]), vec![addr(4)]);
+        assert!(b.piece_failed(1, &senders, &[[0; 20]; 2]).is_empty());
+        // The proof for the same piece does not count again...
+        let others = [Some(addr(9)), Some(addr(9))];
+        assert!(b.piece_passed(1, &others, Some(&[[1; 20]; 2])).is_empty());
+        assert_eq!(b.reputation(&addr(4)).bad, 1);
+        // ...but a second failed piece does.
+        assert_eq!(b.piece_failed(2, &senders, &[[0; 20]; 2]), vec![addr(4)]);
     }
 
     #[test]

@@ -237,68 +237,119 @@ fn verified_piece_is_announced_and_completes() {
     assert_eq!(e.left(), 0);
 }
 
-#[test]
-fn failed_piece_is_fetched_again_and_the_liar_banned() {
-    let mut e = engine(1);
+/// One round of smart ban on `piece`: the liar (a new connection from `addr(1)`) and the honest
+/// peer 2 each send one block, the piece fails, peer 2 sends both again, the piece verifies.
+fn corrupt_round(e: &mut Engine, liar_key: u64, piece: u32, now: u64) -> Vec<Action> {
+    let mut only = Bitfield::new(e.picker.geometry().piece_count());
+    only.set(piece, true);
     e.config.min_queue = 1;
-    let liar = connect(&mut e, 1, &[0], t(0));
-    let honest = connect(&mut e, 2, &[0], t(0));
-    assert_eq!((liar.len(), honest.len()), (1, 1));
-    deliver(&mut e, 1, liar[0], t(1));
-    deliver(&mut e, 2, honest[0], t(1));
+    let k = PeerKey(liar_key);
+    e.peer_connected(t(now), k, addr(1), PeerId([liar_key as u8; 20]), true);
+    e.message(
+        t(now),
+        k,
+        Message::Bitfield(Bytes::copy_from_slice(only.as_bytes())),
+    );
+    e.message(t(now), k, Message::Unchoke);
+    let liar = requests(&drain(e), k);
+    e.message(t(now), PeerKey(2), Message::Have(piece));
+    e.message(t(now), PeerKey(2), Message::Unchoke);
+    e.tick(t(now));
+    let honest = requests(&drain(e), PeerKey(2));
+    assert_eq!((liar.len(), honest.len()), (1, 1), "{liar:?} {honest:?}");
+    deliver(e, liar_key, liar[0], t(now + 1));
+    deliver(e, 2, honest[0], t(now + 1));
     let bad_hashes = vec![[0xbb; 20], [0x22; 20]];
     e.piece_checked(
-        t(2),
+        t(now + 2),
         Checked {
-            piece: 0,
+            piece,
             ok: false,
             block_hashes: Some(bad_hashes),
         },
     );
-    let acts = drain(&mut e);
-    assert!(acts.contains(&Action::Notice(Notice::PieceFailed(0))));
-    assert_eq!(e.stats().wasted, PIECE);
-    // Both peers are asked again (the piece is fresh); let the honest one send both blocks.
-    e.peer_closed(t(3), PeerKey(1));
+    let acts = drain(e);
+    assert!(acts.contains(&Action::Notice(Notice::PieceFailed(piece))));
+    e.peer_closed(t(now + 3), k);
+    e.config.min_queue = 16;
+    e.tick(t(now + 3));
     let mut again = requests(&acts, PeerKey(2));
-    again.extend(requests(&drain(&mut e), PeerKey(2)));
-    e.tick(t(3));
-    again.extend(requests(&drain(&mut e), PeerKey(2)));
+    again.extend(requests(&drain(e), PeerKey(2)));
+    again.retain(|b| b.piece == piece);
     again.sort();
     again.dedup();
     assert_eq!(again.len(), 2, "{again:?}");
-    deliver(&mut e, 2, again[0], t(4));
-    let acts = deliver(&mut e, 2, again[1], t(4));
+    deliver(e, 2, again[0], t(now + 4));
+    let acts = deliver(e, 2, again[1], t(now + 4));
     assert!(
         acts.contains(&Action::Verify {
-            piece: 0,
+            piece,
             block_hashes: true
         }),
         "{acts:?}"
     );
+    let good = vec![[0xaa; 20], [0x22; 20]];
     e.piece_checked(
-        t(5),
+        t(now + 5),
         Checked {
-            piece: 0,
+            piece,
             ok: true,
-            block_hashes: Some(vec![[0xaa; 20], [0x22; 20]]),
+            block_hashes: Some(good),
         },
     );
-    let acts = drain(&mut e);
+    drain(e)
+}
+
+#[test]
+fn failed_piece_is_fetched_again_and_the_liar_banned() {
+    let mut e = engine(2);
+    e.peer_connected(t(0), PeerKey(2), addr(2), PeerId([2; 20]), true);
+    drain(&mut e);
+    let first = corrupt_round(&mut e, 10, 0, 0);
     assert!(
-        acts.contains(&Action::Notice(Notice::Banned(addr(1)))),
-        "{acts:?}"
+        !first
+            .iter()
+            .any(|a| matches!(a, Action::Notice(Notice::Banned(_)))),
+        "one bad block is tolerated"
     );
-    assert!(!acts.contains(&Action::Notice(Notice::Banned(addr(2)))));
+    assert_eq!(e.stats().wasted, PIECE);
+    let second = corrupt_round(&mut e, 11, 1, 10);
+    assert!(
+        second.contains(&Action::Notice(Notice::Banned(addr(1)))),
+        "{second:?}"
+    );
+    assert!(!second.contains(&Action::Notice(Notice::Banned(addr(2)))));
     assert_eq!(e.stats().banned, 1);
     // A banned address is never dialled again, nor accepted.
-    e.add_peers(t(6), [addr(1)]);
+    e.add_peers(t(30), [addr(1)]);
     assert!(!drain(&mut e).contains(&Action::Connect(addr(1))));
-    e.peer_connected(t(6), PeerKey(9), addr(1), PeerId([77; 20]), true);
+    e.peer_connected(t(30), PeerKey(9), addr(1), PeerId([77; 20]), true);
     assert_eq!(
         drain(&mut e),
         vec![Action::Disconnect(PeerKey(9), Reason::Banned)]
     );
+}
+
+#[test]
+fn rejected_piece_is_not_asked_of_the_same_peer_again() {
+    let mut e = engine(2);
+    e.config.min_queue = 2;
+    let k = PeerKey(1);
+    let reqs = connect(&mut e, 1, &[0, 1], t(0));
+    assert_eq!(reqs.len(), 2);
+    let piece = reqs[0].piece;
+    for b in &reqs {
+        e.message(t(1), k, Message::Reject(*b));
+    }
+    let again = requests(&drain(&mut e), k);
+    assert!(again.iter().all(|b| b.piece != piece), "{again:?}");
+    // After the refusal expires the piece may be asked again.
+    e.tick(t(1) + super::peer::REFUSAL_TTL);
+    for b in again {
+        e.message(t(70), k, Message::Reject(b));
+    }
+    e.tick(t(200));
+    assert!(!requests(&drain(&mut e), k).is_empty());
 }
 
 #[test]

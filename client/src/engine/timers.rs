@@ -24,6 +24,8 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
+        peer.refused
+            .retain(|_, at| now.saturating_sub(*at) < super::peer::REFUSAL_TTL);
         if now.saturating_sub(peer.last_heard_at) >= config.idle_timeout {
             self.disconnect(key, Reason::Idle);
             return;
@@ -50,6 +52,9 @@ impl Engine {
                 }
                 !old
             });
+            for block in &stale {
+                peer.refused.insert(block.piece, now);
+            }
             for block in stale {
                 self.picker.release(key, block);
                 self.send(now, key, Message::Cancel(block));

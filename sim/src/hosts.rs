@@ -1,0 +1,110 @@
+//! The simulated hosts of a scenario: the tracker, the leechers, and the faults applied to them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::bail;
+use bitswarm_client::shell::observe::Watch;
+use bitswarm_client::shell::{self, Options, Progress};
+use bitswarm_client::Metainfo;
+use tokio::sync::watch;
+
+use crate::net::TurmoilNet;
+use crate::run::{Shared, TRACKER_PORT};
+use crate::scenario::{NetFault, Scenario};
+use crate::trace::Recorder;
+use crate::watch::ClientWatch;
+
+/// The mock tracker, HTTP and UDP on one host, with the scenario's faults.
+pub fn tracker(sim: &mut turmoil::Sim<'_>, sc: &Scenario, trace: &Recorder) {
+    let config = crate::faults::tracker_config(sc);
+    let trace = trace.clone();
+    sim.host("tracker", move || {
+        let config = config.clone();
+        let trace = trace.clone();
+        async move {
+            let observer: tracker_mock::Observer =
+                Arc::new(move |e: tracker_mock::TrackerEvent| {
+                    trace.record("tracker", crate::faults::tracker_line(&e));
+                });
+            let tracker = tracker_mock::Tracker::new(config, Some(observer));
+            let any = std::net::SocketAddr::from(([0, 0, 0, 0], TRACKER_PORT));
+            Arc::clone(&tracker).serve_http(TurmoilNet, any).await?;
+            tracker.serve_udp(TurmoilNet, any).await?;
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    });
+}
+
+/// A bitswarm client: downloads until complete, then returns. A restarted host starts over with
+/// the same folder, so it resumes from what is on disk.
+pub fn leecher(
+    sim: &mut turmoil::Sim<'_>,
+    name: &str,
+    join: Duration,
+    opts: Options,
+    meta: Arc<Metainfo>,
+    trace: Recorder,
+    shared: Arc<Mutex<Shared>>,
+) {
+    let host = name.to_string();
+    sim.host(name, move || {
+        let mut opts = opts.clone();
+        let meta = Arc::clone(&meta);
+        let trace = trace.clone();
+        let shared = Arc::clone(&shared);
+        let host = host.clone();
+        async move {
+            if !join.is_zero() {
+                tokio::time::sleep(join).await;
+            }
+            trace.record(&host, "start");
+            let observer = ClientWatch::new(&host, trace.clone(), opts.engine.max_queue);
+            if let Ok(mut s) = shared.lock() {
+                s.watches.push((host.clone(), Arc::clone(&observer)));
+            }
+            opts.watch = Watch(Some(observer));
+            let (tx, _rx) = watch::channel(Progress::default());
+            let summary =
+                shell::download(TurmoilNet, &meta, opts, std::future::pending(), tx).await?;
+            trace.record(
+                &host,
+                format_args!(
+                    "finished complete={} downloaded={} wasted={} banned={}",
+                    summary.complete, summary.downloaded, summary.wasted, summary.banned
+                ),
+            );
+            if let Ok(mut s) = shared.lock() {
+                s.summaries.insert(host.clone(), summary);
+            }
+            Ok(())
+        }
+    });
+}
+
+/// Applies one scheduled fault.
+pub fn apply_fault(
+    sim: &mut turmoil::Sim<'_>,
+    f: &NetFault,
+    trace: &Recorder,
+) -> anyhow::Result<()> {
+    let b = || -> anyhow::Result<&str> {
+        match &f.b {
+            Some(b) => Ok(b.as_str()),
+            None => bail!("fault {} needs host b", f.action),
+        }
+    };
+    match f.action.as_str() {
+        "partition" => sim.partition(f.a.as_str(), b()?),
+        "repair" => sim.repair(f.a.as_str(), b()?),
+        "hold" => sim.hold(f.a.as_str(), b()?),
+        "release" => sim.release(f.a.as_str(), b()?),
+        "crash" => sim.crash(f.a.as_str()),
+        "restart" => sim.bounce(f.a.as_str()),
+        other => bail!("unknown fault action {other:?}"),
+    }
+    let target = f.b.as_deref().map(|b| format!(" {b}")).unwrap_or_default();
+    trace.record("sim", format_args!("{} {}{target}", f.action, f.a));
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! Scenario files: what a simulation builds, what it breaks, and what must hold at the end.
+//!
+//! The format is documented, with an example of every field, in `scenarios/README.md`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use serde::Deserialize;
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seed of everything random: content, network latencies, peer ids, tie-breaks, faults.
+    pub seed: u64,
+    pub torrent: TorrentSpec,
+    #[serde(default)]
+    pub tracker: TrackerSpec,
+    #[serde(default)]
+    pub network: NetworkSpec,
+    #[serde(default)]
+    pub seeders: Vec<SeederGroup>,
+    pub leechers: Vec<LeecherSpec>,
+    /// Network faults and host crashes at given simulated times.
+    #[serde(default)]
+    pub faults: Vec<NetFault>,
+    pub expect: Expect,
+}
+
+/// The content: files (zero-length ones allowed) and piece length.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TorrentSpec {
+    pub name: String,
+    pub piece_length: u64,
+    /// `[path, size]` pairs; one file whose path equals `name` makes a single-file torrent.
+    pub files: Vec<(String, u64)>,
+}
+
+/// Which tracker the swarm uses, and how it misbehaves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackerSpec {
+    /// `http`, `udp` or `none` (then leechers are given the seeders' addresses directly).
+    #[serde(default = "default_tracker_kind")]
+    pub kind: TrackerKind,
+    /// Re-announce interval the tracker asks for, in seconds.
+    #[serde(default = "default_interval")]
+    pub interval_s: u32,
+    /// Probability that a UDP datagram between the tracker and a leecher is lost.
+    #[serde(default)]
+    pub udp_loss: f64,
+    #[serde(default)]
+    pub faults: Vec<TrackerFault>,
+}
+
+impl Default for TrackerSpec {
+    fn default() -> Self {
+        TrackerSpec {
+            kind: TrackerKind::Http,
+            interval_s: default_interval(),
+            udp_loss: 0.0,
+            faults: Vec::new(),
+        }
+    }
+}
+
+fn default_tracker_kind() -> TrackerKind {
+    TrackerKind::Http
+}
+
+fn default_interval() -> u32 {
+    60
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackerKind {
+    Http,
+    Udp,
+    None,
+}
+
+/// A tracker fault during a window of simulated time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackerFault {
+    /// `down`, `timeout`, `garbage`, `failure`, `no-peers` or `http-error`.
+    pub kind: String,
+    pub from_s: f64,
+    /// End of the window; absent means until the end.
+    pub until_s: Option<f64>,
+    /// The failure reason for `failure`.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The status for `http-error`.
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+/// The simulated network.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// One-way latency range in milliseconds.
+    #[serde(default = "default_latency")]
+    pub latency_ms: (u64, u64),
+    /// Simulation step; longer ticks make long scenarios cheaper.
+    #[serde(default = "default_tick")]
+    pub tick_ms: u64,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            latency_ms: default_latency(),
+            tick_ms: default_tick(),
+        }
+    }
+}
+
+fn default_latency() -> (u64, u64) {
+    (1, 5)
+}
+
+fn default_tick() -> u64 {
+    1
+}
+
+/// Synthetic seeders that behave alike, served from one simulated host on consecutive ports.
+/// The behaviour fields (see the seeder crate's `Behaviour`) sit flat beside these; unknown
+/// keys are refused by `Behaviour::validate`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SeederGroup {
+    /// Names the group in faults and expectations; its host is `seeders-<name>`.
+    pub name: String,
+    #[serde(default = "one")]
+    pub count: usize,
+    /// First listening port of the group.
+    #[serde(default = "default_port")]
+    pub base_port: u16,
+    /// What the seeders do; default honest.
+    #[serde(flatten)]
+    pub behaviour: seeder::Behaviour,
+}
+
+fn default_join() -> f64 {
+    1.0
+}
+
+fn one() -> usize {
+    1
+}
+
+fn default_port() -> u16 {
+    7000
+}
+
+/// A full bitswarm client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeecherSpec {
+    /// Host name; also how faults and expectations name it.
+    pub name: String,
+    /// When it starts, in simulated seconds. The default of one second lets seeders announce
+    /// first, so the first announce already finds them.
+    #[serde(default = "default_join")]
+    pub join_s: f64,
+    /// The engine's snub timeout in seconds (default: the engine's).
+    #[serde(default)]
+    pub snub_timeout_s: Option<f64>,
+    /// The engine's request timeout in seconds (default: the engine's).
+    #[serde(default)]
+    pub request_timeout_s: Option<f64>,
+    /// The engine's idle timeout in seconds (default: the engine's).
+    #[serde(default)]
+    pub idle_timeout_s: Option<f64>,
+    /// Download rate cap, bytes per second.
+    #[serde(default)]
+    pub max_down: Option<u64>,
+    #[serde(default)]
+    pub max_peers: Option<usize>,
+}
+
+/// A network fault or host crash at a simulated time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetFault {
+    pub at_s: f64,
+    /// `partition`, `repair`, `hold`, `release` (between hosts `a` and `b`), `crash` or
+    /// `restart` (of host `a`).
+    pub action: String,
+    pub a: String,
+    #[serde(default)]
+    pub b: Option<String>,
+}
+
+/// What must hold when the run ends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Leechers that must finish with every file's digest equal to the generator's.
+    pub complete: Vec<String>,
+    /// Simulated seconds by which they must have finished.
+    pub within_s: f64,
+    /// Seeder groups every member of which must end up banned by every completing leecher.
+    #[serde(default)]
+    pub banned: Vec<String>,
+    /// Seeder groups none of which may be banned.
+    #[serde(default)]
+    pub not_banned: Vec<String>,
+    /// Upper bound on bytes a leecher discarded (failed hashes, duplicates, unrequested).
+    #[serde(default)]
+    pub max_wasted: Option<u64>,
+    /// Lower bound on wasted bytes: proves a fault actually happened.
+    #[serde(default)]
+    pub min_wasted: Option<u64>,
+    /// Lower bound on piece hash failures over all leechers (proves corruption was seen).
+    #[serde(default)]
+    pub min_hash_failures: Option<u64>,
+    /// Lower bound on snubs (proves stall detection ran).
+    #[serde(default)]
+    pub min_snubs: Option<u64>,
+    /// Lower bound on bytes a leecher already had when it last started (proves a resume).
+    #[serde(default)]
+    pub min_had: Option<u64>,
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> anyhow::Result<Scenario> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let sc: Scenario = toml::from_str(&text)
+            .with_context(|| format!("{}: invalid scenario", path.display()))?;
+        sc.check()
+            .with_context(|| format!("{}: invalid scenario", path.display()))?;
+        Ok(sc)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.leechers.is_empty() {
+            bail!("no leechers");
+        }
+        for name in &self.expect.complete {
+            if !self.leechers.iter().any(|l| &l.name == name) {
+                bail!("expect.complete names unknown leecher {name:?}");
+            }
+        }
+        for name in self.expect.banned.iter().chain(&self.expect.not_banned) {
+            if !self.seeders.iter().any(|g| &g.name == name) {
+                bail!("expectation names unknown seeder group {name:?}");
+            }
+        }
+        let total: u64 = self.torrent.files.iter().map(|(_, len)| len).sum();
+        let pieces = total.div_ceil(self.torrent.piece_length.max(1));
+        let pieces = u32::try_from(pieces).context("too many pieces")?;
+        for g in &self.seeders {
+            g.behaviour
+                .validate(pieces)
+                .with_context(|| format!("seeder group {:?}", g.name))?;
+        }
+        for f in &self.tracker.faults {
+            if !crate::faults::KINDS.contains(&f.kind.as_str()) {
+                bail!("unknown tracker fault kind {:?}", f.kind);
+            }
+        }
+        for f in &self.faults {
+            if !["partition", "repair", "hold", "release", "crash", "restart"]
+                .contains(&f.action.as_str())
+            {
+                bail!("unknown fault action {:?}", f.action);
+            }
+        }
+        if self.expect.within_s <= 0.0 {
+            bail!("expect.within_s must be positive");
+        }
+        Ok(())
+    }
+
+    /// The time budget.
+    pub fn budget(&self) -> Duration {
+        Duration::from_secs_f64(self.expect.within_s)
+    }
+}

@@ -1,0 +1,178 @@
+//! `bitswarm sim`: run scenario files in the simulator, or sweep one over many seeds.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use ::sim::{Outcome, Scenario};
+
+use super::Failure;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    sweep: Option<SimCommand>,
+    /// Scenario files to run.
+    scenarios: Vec<PathBuf>,
+    /// Run with this seed instead of the scenario's own.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the trace to this file (with several scenarios, each one's trace is appended).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SimCommand {
+    /// Run one scenario under many seeds on all cores and list the seeds that fail.
+    Sweep {
+        scenario: PathBuf,
+        /// A range of seeds, `A..B` (B excluded).
+        #[arg(long, value_parser = parse_range)]
+        seeds: std::ops::Range<u64>,
+    },
+}
+
+fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| format!("{text:?} is not a range like 0..100"))?;
+    let a: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad start in {text:?}"))?;
+    let b: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad end in {text:?}"))?;
+    if b <= a {
+        return Err(format!("empty range {text:?}"));
+    }
+    Ok(a..b)
+}
+
+pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    if let Some(SimCommand::Sweep { scenario, seeds }) = args.sweep {
+        return sweep(&scenario, seeds);
+    }
+    if args.scenarios.is_empty() {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "name at least one scenario file (see scenarios/)"
+        )));
+    }
+    let mut all_passed = true;
+    let mut trace_text = String::new();
+    for path in &args.scenarios {
+        let sc = Scenario::load(path).map_err(Failure::bad_input)?;
+        let seed = args.seed.unwrap_or(sc.seed);
+        let outcome = ::sim::run(&sc, seed).map_err(Failure::failed)?;
+        report(path, &outcome);
+        all_passed &= outcome.passed();
+        for line in &outcome.trace {
+            trace_text.push_str(line);
+            trace_text.push('\n');
+        }
+    }
+    if let Some(out) = &args.trace {
+        std::fs::write(out, trace_text)
+            .map_err(|e| Failure::failed(anyhow::anyhow!("cannot write {}: {e}", out.display())))?;
+    }
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_FAILED)
+    })
+}
+
+fn report(path: &Path, o: &Outcome) {
+    let verdict = if o.passed() { "PASS" } else { "FAIL" };
+    println!(
+        "{verdict} {} (seed {}) in {:.3}s simulated",
+        o.name,
+        o.seed,
+        o.sim_time.as_secs_f64()
+    );
+    for (name, s) in &o.summaries {
+        println!(
+            "  {name}: complete={} downloaded={} wasted={} banned={}",
+            s.complete, s.downloaded, s.wasted, s.banned
+        );
+    }
+    for f in &o.failures {
+        println!("  failed: {f}");
+    }
+    if !o.passed() {
+        println!(
+            "  replay: bitswarm sim {} --seed {} --trace trace.txt",
+            path.display(),
+            o.seed
+        );
+    }
+    println!("trace-hash: {}", o.trace_hash);
+}
+
+/// Runs every seed of `seeds` as its own `bitswarm sim` process, as many at once as there are
+/// cores. Separate processes, not threads: tokio numbers tasks process-wide, and simulations
+/// sharing a process could perturb each other's crash scenarios.
+fn sweep(path: &Path, seeds: std::ops::Range<u64>) -> Result<ExitCode, Failure> {
+    let sc = Scenario::load(path).map_err(Failure::bad_input)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::failed(anyhow::anyhow!("cannot find this program: {e}")))?;
+    let next = AtomicU64::new(seeds.start);
+    let results: Mutex<Vec<(u64, Result<std::process::Output, String>)>> = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= seeds.end {
+                    return;
+                }
+                let out = std::process::Command::new(&exe)
+                    .arg("sim")
+                    .arg(path)
+                    .args(["--seed", &seed.to_string()])
+                    .output()
+                    .map_err(|e| e.to_string());
+                if let Ok(mut r) = results.lock() {
+                    r.push((seed, out));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(seed, _)| *seed);
+    let mut failed = 0;
+    for (seed, out) in &results {
+        let problem = match out {
+            Ok(o) if o.status.success() => continue,
+            Ok(o) => String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .chain(String::from_utf8_lossy(&o.stderr).lines())
+                .filter(|l| l.contains("failed:") || l.starts_with("bitswarm:"))
+                .map(|l| l.trim().to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+            Err(e) => format!("could not run: {e}"),
+        };
+        failed += 1;
+        println!("FAIL seed {seed}: {problem}");
+        println!(
+            "  replay: bitswarm sim {} --seed {seed} --trace trace.txt",
+            path.display()
+        );
+    }
+    println!(
+        "{}: {} seeds, {} passed, {failed} failed",
+        sc.name,
+        results.len(),
+        results.len() - failed
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_FAILED)
+    })
+}

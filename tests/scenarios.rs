@@ -1,0 +1,116 @@
+//! Every scenario in `scenarios/` as its own test case, run twice with its seed: it must pass,
+//! and both runs must produce the same trace hash. A short fixed sweep of extra seeds runs for
+//! the scenarios listed in `scenarios/sweep.txt`.
+//!
+//! A failure prints the scenario, the seed and the command that replays it.
+
+use std::path::{Path, PathBuf};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use sim::Scenario;
+
+/// Extra seeds each scenario in `scenarios/sweep.txt` runs with, beyond its own.
+const SWEEP_SEEDS: std::ops::Range<u64> = 1000..1004;
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // One simulation at a time: tokio numbers tasks with a process-wide counter, and a host
+    // crash drops its tasks in an order that depends on those numbers, so simulations running
+    // side by side in one process can perturb each other's crash scenarios. (`bitswarm sim
+    // sweep` runs seeds in separate processes for the same reason.)
+    args.test_threads = Some(1);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios/ is readable")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let swept: Vec<String> = std::fs::read_to_string(dir.join("sweep.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    let mut trials = Vec::new();
+    for path in files {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let p = path.clone();
+        trials.push(Trial::test(format!("scenario::{stem}"), move || {
+            run_twice(&p, None)
+        }));
+        if swept.contains(&stem) {
+            let p = path.clone();
+            trials.push(Trial::test(format!("sweep::{stem}"), move || {
+                for seed in SWEEP_SEEDS {
+                    run_once(&p, seed)?;
+                }
+                Ok(())
+            }));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn load(path: &Path) -> Result<Scenario, Failed> {
+    Scenario::load(path).map_err(|e| format!("{e:#}").into())
+}
+
+fn replay(path: &Path, seed: u64) -> String {
+    format!(
+        "replay: cargo run --release -- sim {} --seed {seed} --trace trace.txt",
+        path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(path)
+            .display()
+    )
+}
+
+fn run_once(path: &Path, seed: u64) -> Result<String, Failed> {
+    run_traced(path, seed).map(|(hash, _)| hash)
+}
+
+fn run_traced(path: &Path, seed: u64) -> Result<(String, Vec<String>), Failed> {
+    let sc = load(path)?;
+    let outcome = sim::run(&sc, seed).map_err(|e| format!("{e:#}\n{}", replay(path, seed)))?;
+    if !outcome.passed() {
+        let tail: Vec<&String> = outcome.trace.iter().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().map(String::as_str).collect();
+        return Err(format!(
+            "scenario {} failed with seed {seed}:\n  {}\nlast trace lines:\n  {}\n{}",
+            sc.name,
+            outcome.failures.join("\n  "),
+            tail.join("\n  "),
+            replay(path, seed)
+        )
+        .into());
+    }
+    Ok((outcome.trace_hash, outcome.trace))
+}
+
+fn run_twice(path: &Path, seed: Option<u64>) -> Result<(), Failed> {
+    let sc = load(path)?;
+    let seed = seed.unwrap_or(sc.seed);
+    let (first, trace1) = run_traced(path, seed)?;
+    let (second, trace2) = run_traced(path, seed)?;
+    if first != second {
+        // Keep both traces for diffing.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let a = dir.join(format!("{}-{seed}-1.trace", sc.name));
+        let b = dir.join(format!("{}-{seed}-2.trace", sc.name));
+        let _ = std::fs::write(&a, trace1.join("\n"));
+        let _ = std::fs::write(&b, trace2.join("\n"));
+        return Err(format!(
+            "scenario {} is not deterministic: trace hashes {first} and {second} with seed {seed}\n  diff {} {}\n{}",
+            sc.name,
+            a.display(),
+            b.display(),
+            replay(path, seed)
+        )
+        .into());
+    }
+    Ok(())
+}
