@@ -526,9 +526,15 @@ impl Engine {
         }
         let room = want - peer.in_flight.len();
         let only = peer.choking_us.then_some(&peer.allowed_fast);
-        let blocks = self
-            .picker
-            .pick(key, &peer.pieces, only, &peer.refused, room, &mut self.rng);
+        let blocks = self.picker.pick(
+            key,
+            &peer.pieces,
+            only,
+            &peer.refused,
+            peer.in_flight.is_empty(),
+            room,
+            &mut self.rng,
+        );
         if blocks.is_empty() {
             return;
         }

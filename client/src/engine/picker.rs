@@ -145,13 +145,17 @@ impl Picker {
 
     /// Picks up to `max` blocks for `peer`, which has the pieces in `theirs`. With `only` set
     /// (a choked peer's allowed-fast set), picks only from those pieces; pieces in `refused`
-    /// (the peer would not serve them) are never picked.
+    /// (the peer would not serve them) are never picked. Endgame duplicates are handed out only
+    /// with `duplicates`: the engine allows them to a peer with nothing else in flight, so a
+    /// big pipeline does not turn the whole tail of a download into double traffic.
+    #[allow(clippy::too_many_arguments)]
     pub fn pick(
         &mut self,
         peer: PeerKey,
         theirs: &Bitfield,
         only: Option<&BTreeSet<u32>>,
         refused: &BTreeMap<u32, Duration>,
+        duplicates: bool,
         max: usize,
         rng: &mut ChaCha8Rng,
     ) -> Vec<BlockRef> {
@@ -195,7 +199,7 @@ impl Picker {
             self.take_open(piece, peer, max, &mut out);
         }
         // 3. Endgame: nothing is open anywhere; duplicate requests for blocks others hold.
-        if out.len() < max && self.in_endgame() {
+        if duplicates && out.len() < max && self.in_endgame() {
             self.pick_endgame(peer, &allowed, max, &mut out);
         }
         out

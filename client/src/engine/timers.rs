@@ -36,6 +36,10 @@ impl Engine {
         {
             peer.snubbed = true;
             let given_up: Vec<BlockRef> = peer.in_flight.drain(..).map(|r| r.block).collect();
+            // Its one remaining request slot goes to other pieces than those it sat on.
+            for block in &given_up {
+                peer.refused.insert(block.piece, now);
+            }
             self.actions.push_back(Action::Notice(Notice::Snubbed(key)));
             for block in given_up {
                 self.picker.release(key, block);

@@ -12,7 +12,6 @@ use crate::tracker::{AnnounceRequest, Event as TrackerEvent};
 use crate::{InfoHash, PeerId};
 
 use super::observe::{Trace, Watch};
-use super::Event;
 
 /// How many peers we ask each tracker for (the BEP 3 convention is 50).
 pub const NUMWANT: u32 = 50;
@@ -42,7 +41,10 @@ pub struct Setup<N: Net> {
     pub port: u16,
     pub counters: watch::Receiver<Counters>,
     pub commands: mpsc::UnboundedReceiver<Command>,
-    pub events: mpsc::Sender<Event>,
+    /// Peers for the torrent. Its own unbounded channel (a few per announce), because the
+    /// torrent's event queue can be full, or no longer read while the torrent winds down and
+    /// waits for the `stopped` announce.
+    pub peers: mpsc::UnboundedSender<Vec<std::net::SocketAddr>>,
     /// Whether the torrent was already complete at start (then `completed` is never sent).
     pub started_complete: bool,
     pub watch: Watch,
@@ -119,9 +121,8 @@ async fn run<N: Net>(mut s: Setup<N>) {
                 if let Some(w) = &resp.warning {
                     warn!(warning = %w, "tracker warning");
                 }
-                if !resp.peers.is_empty() && s.events.send(Event::Peers(resp.peers)).await.is_err()
-                {
-                    return;
+                if !resp.peers.is_empty() {
+                    let _ = s.peers.send(resp.peers);
                 }
                 next = Instant::now() + s.announcer.next_interval();
             }

@@ -54,8 +54,6 @@ pub enum Event {
         key: PeerKey,
         reason: String,
     },
-    /// Peers from a tracker.
-    Peers(Vec<SocketAddr>),
 }
 
 /// How to run a download.

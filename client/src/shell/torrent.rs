@@ -174,6 +174,7 @@ async fn run<N: Net>(
         ..Counters::default()
     });
     let (announce_cmd, commands) = mpsc::unbounded_channel();
+    let (peers_tx, mut tracker_peers) = mpsc::unbounded_channel();
     let announcer = Announcer::new(
         net.clone(),
         meta.trackers(),
@@ -187,7 +188,7 @@ async fn run<N: Net>(
         port,
         counters: counters_rx,
         commands,
-        events: events_tx.clone(),
+        peers: peers_tx,
         started_complete,
         watch: opts.watch.clone(),
     });
@@ -288,6 +289,7 @@ async fn run<N: Net>(
                     fatal = Some(e);
                 }
             },
+            Some(addrs) = tracker_peers.recv() => engine.add_peers(now(), addrs),
             Some(event) = events.recv(), if accepting => match event {
                 Event::Connected { key, addr, peer_id, fast, outbox, outgoing } => {
                     outboxes.insert(key, outbox);
@@ -318,7 +320,6 @@ async fn run<N: Net>(
                     }
                     engine.peer_closed(now(), key);
                 }
-                Event::Peers(addrs) => engine.add_peers(now(), addrs),
             },
             () = tokio::time::sleep_until(wake) => {
                 engine.tick(now());
@@ -354,6 +355,8 @@ async fn run<N: Net>(
     // Wind down: no new connections, data durable, resume saved, trackers told.
     listen_task.abort();
     outboxes.clear();
+    // Peer tasks blocked on a full queue see it closed and end.
+    drop(events);
     save_resume(&files, meta, &engine, opts.disk).await;
     let stats = engine.stats();
     let _ = counters_tx.send(Counters {

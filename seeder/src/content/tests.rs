@@ -266,20 +266,3 @@ fn a_large_torrent_costs_no_memory_until_read() {
     let tail = bytes(&c, (64 << 30) - 8, 8);
     assert_eq!(tail, c.word(((64u64 << 30) - 8) / 8).to_le_bytes());
 }
-
-#[test]
-#[ignore = "a measurement: cargo test -p bitswarm-seeder --release throughput -- --ignored --nocapture"]
-fn throughput() {
-    let c = Content::new(5, layout(&[("synthetic", 1 << 30)], 1 << 20)).unwrap();
-    let mut buf = vec![0u8; 1 << 20];
-    let start = std::time::Instant::now();
-    for i in 0..1024u64 {
-        c.read(i << 20, &mut buf);
-    }
-    let generate = start.elapsed();
-    let start = std::time::Instant::now();
-    let hashes = c.piece_hashes().len();
-    let hash = start.elapsed();
-    println!("generate 1 GiB: {generate:?}; hash {hashes} pieces: {hash:?}");
-    assert!(generate < std::time::Duration::from_secs(2), "{generate:?}");
-}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Benchmark of the simulator itself (not a test): wall time of a 10-host 64 MiB scenario and a
+# 30-host 256 MiB scenario in a release build, and simulated payload bytes per wall second.
+# Usage: scripts/bench-sim.sh   (RUNS=3 by default; prints a markdown table of medians)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-3}
+cargo build --release --quiet
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/bitswarm
+echo "| scenario | hosts | payload | median wall (s) | simulated time (s) | MiB simulated per wall second |"
+echo "|---|---|---|---|---|---|"
+for spec in "scenarios/bench/hosts10-64mib.toml 10 64" "scenarios/bench/hosts30-256mib.toml 30 256"; do
+  set -- $spec
+  file=$1 hosts=$2 mib=$3
+  walls=()
+  for _ in $(seq "$runs"); do
+    start=$(date +%s.%N)
+    out=$("$bin" sim "$file")
+    end=$(date +%s.%N)
+    echo "$out" | grep -q '^PASS' || { echo "bench-sim: $file failed:"; echo "$out"; exit 1; }
+    walls+=("$(echo "$end - $start" | bc -l)")
+    simulated=$(echo "$out" | sed -n 's/.* in \([0-9.]*\)s simulated/\1/p')
+  done
+  median=$(printf '%s\n' "${walls[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
+  rate=$(echo "$mib / $median" | bc -l)
+  printf '| %s | %s | %s MiB | %.2f | %s | %.0f |\n' "$(basename "$file" .toml)" "$hosts" "$mib" "$median" "$simulated" "$rate"
+done
