@@ -1,6 +1,7 @@
 //! Argument definitions and dispatch for every `bitswarm` subcommand.
 
 mod create;
+mod demo;
 mod download;
 mod info;
 mod sim;
@@ -38,6 +39,8 @@ enum Command {
     Tracker(tracker::Args),
     /// Run scenario files in the deterministic swarm simulator.
     Sim(sim::Args),
+    /// A whole swarm on loopback: tracker, seeders (one corrupting), a 256 MiB download.
+    Demo,
 }
 
 /// Exit code 1: the job failed (download incomplete, scenario expectation unmet).
@@ -77,6 +80,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Download(args) => download::run(args),
         Command::Tracker(args) => tracker::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Demo => demo::run(),
     }
 }
 
@@ -87,7 +91,7 @@ impl Cli {
         match &self.command {
             Command::Download(args) => args.quiet_logs(),
             // A simulation's story is its trace; client warnings would drown the verdicts.
-            Command::Sim(_) => true,
+            Command::Sim(_) | Command::Demo => true,
             _ => false,
         }
     }

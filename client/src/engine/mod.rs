@@ -185,8 +185,8 @@ pub struct Engine {
     connecting: BTreeSet<SocketAddr>,
     banned: BTreeSet<SocketAddr>,
     banned_ids: BTreeSet<PeerId>,
-    /// Addresses that turned out to be ourselves.
-    ourselves: BTreeSet<SocketAddr>,
+    /// Addresses never worth dialling again: ourselves, or peers of another torrent.
+    unusable: BTreeSet<SocketAddr>,
     /// Who sent each block of the pieces being hashed.
     verifying: BTreeMap<u32, Vec<Option<SocketAddr>>>,
     blame: Blame,
@@ -217,7 +217,7 @@ impl Engine {
             connecting: BTreeSet::new(),
             banned: BTreeSet::new(),
             banned_ids: BTreeSet::new(),
-            ourselves: BTreeSet::new(),
+            unusable: BTreeSet::new(),
             verifying: BTreeMap::new(),
             blame: Blame::default(),
             actions: VecDeque::new(),
@@ -267,7 +267,7 @@ impl Engine {
     /// Learns addresses of peers (from a tracker, a magnet link, an incoming connection).
     pub fn add_peers(&mut self, now: Duration, addrs: impl IntoIterator<Item = SocketAddr>) {
         for addr in addrs {
-            if self.banned.contains(&addr) || self.ourselves.contains(&addr) {
+            if self.banned.contains(&addr) || self.unusable.contains(&addr) {
                 continue;
             }
             self.candidates.entry(addr).or_insert(Candidate {
@@ -293,11 +293,12 @@ impl Engine {
         self.dial(now);
     }
 
-    /// A dialled address turned out to be ourselves (the shell saw our own peer id).
-    pub fn connected_to_self(&mut self, now: Duration, addr: SocketAddr) {
+    /// A dialled address is never worth dialling again: it turned out to be ourselves (our own
+    /// peer id came back) or a peer of another torrent (wrong info-hash).
+    pub fn unusable(&mut self, now: Duration, addr: SocketAddr) {
         self.connecting.remove(&addr);
         self.candidates.remove(&addr);
-        self.ourselves.insert(addr);
+        self.unusable.insert(addr);
         self.dial(now);
     }
 

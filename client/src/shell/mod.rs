@@ -41,10 +41,10 @@ pub enum Event {
         /// We dialled it (rather than it dialling us).
         outgoing: bool,
     },
-    /// A dial failed (or reached ourselves).
+    /// A dial failed; `unusable` when it reached ourselves or another torrent's peer.
     DialFailed {
         addr: SocketAddr,
-        ourselves: bool,
+        unusable: bool,
     },
     Message {
         key: PeerKey,

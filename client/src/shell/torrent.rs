@@ -298,10 +298,10 @@ async fn run<N: Net>(
                     let both_fast = fast;
                     engine.peer_connected(now(), key, addr, peer_id, both_fast);
                 }
-                Event::DialFailed { addr, ourselves } => {
+                Event::DialFailed { addr, unusable } => {
                     watch.record(Trace::DialFailed { peer: addr });
-                    if ourselves {
-                        engine.connected_to_self(now(), addr);
+                    if unusable {
+                        engine.unusable(now(), addr);
                     } else {
                         engine.connect_failed(now(), addr);
                     }
@@ -442,7 +442,7 @@ fn dial<N: Net>(net: N, key: PeerKey, addr: SocketAddr, ctx: conn::Context) {
     let span = tracing::debug_span!("dial", peer = %addr);
     tokio::spawn(
         async move {
-            let failed = |ourselves| Event::DialFailed { addr, ourselves };
+            let failed = |unusable| Event::DialFailed { addr, unusable };
             let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, net.connect(addr)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -473,8 +473,11 @@ fn dial<N: Net>(net: N, key: PeerKey, addr: SocketAddr, ctx: conn::Context) {
                 }
                 Err(e) => {
                     debug!(error = %e, "handshake failed");
-                    let ourselves = matches!(e, conn::HandshakeError::Ourselves);
-                    let _ = ctx.events.send(failed(ourselves)).await;
+                    let unusable = matches!(
+                        e,
+                        conn::HandshakeError::Ourselves | conn::HandshakeError::WrongInfoHash(_)
+                    );
+                    let _ = ctx.events.send(failed(unusable)).await;
                 }
             }
         }
