@@ -266,7 +266,9 @@ async fn run<N: Net>(
             .next_timeout()
             .map(|t| start + t)
             .unwrap_or(next_status)
-            .min(next_status);
+            .min(next_status)
+            // A deadline the engine failed to clear must not spin this loop.
+            .max(Instant::now() + Duration::from_millis(1));
         let accepting = pending_writes < MAX_PENDING_WRITES;
         tokio::select! {
             biased;
