@@ -7,6 +7,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Like every Unix filter, end quietly when the reader of our output goes away
+    // (`bitswarm info x.torrent | head`) instead of panicking on a failed print.
+    // SAFETY: called before any other thread exists; restoring the default disposition of
+    // SIGPIPE has no other effect on this process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     cli::init_tracing(args.quiet_logs());
     match cli::run(args) {
