@@ -359,7 +359,8 @@ fn seeder_line(e: &SeederEvent) -> Option<String> {
     })
 }
 
-fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+/// The hex SHA-256 of a file, read in 1 MiB chunks.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();

@@ -13,7 +13,6 @@ use bitswarm_client::net::TokioNet;
 use bitswarm_client::shell::observe::{Observer, Trace, Watch};
 use bitswarm_client::shell::{self, Options, Progress};
 use seeder::{Behaviour, Content, Layout, Spec};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::units::format_size;
@@ -132,7 +131,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
     let mut intact = true;
     for (i, want) in content.file_sha256s().iter().enumerate() {
         let path = dir.path().join(meta.info.file_path(i));
-        let got = sha256(&path)?;
+        let got = ::sim::run::sha256_file(&path)?;
         let ok = &got == want;
         intact &= ok;
         println!(
@@ -176,18 +175,4 @@ fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-fn sha256(path: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex::encode(h.finalize()));
-        }
-        h.update(&buf[..n]);
-    }
 }

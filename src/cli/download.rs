@@ -121,28 +121,11 @@ async fn download(meta: &Metainfo, args: &Args) -> Result<Summary, Failure> {
     let (progress_tx, progress_rx) = watch::channel(Progress::default());
     let show = !args.quiet && !args.json && std::io::stderr().is_terminal();
     let bar = show.then(|| tokio::spawn(progress_bar(progress_rx)));
-    let result = shell::download(net, meta, opts, shutdown_signal(), progress_tx).await;
+    let result = shell::download(net, meta, opts, super::shutdown_signal(), progress_tx).await;
     if let Some(bar) = bar {
         let _ = bar.await;
     }
     result.map_err(Failure::failed)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers the process still ends on signals, just not gracefully.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("signal received; stopping");
 }
 
 fn rand_seed() -> u64 {

@@ -113,3 +113,21 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>, Failure> {
     std::fs::read(path)
         .map_err(|e| Failure::bad_input(anyhow::anyhow!("cannot read {}: {e}", path.display())))
 }
+
+/// Resolves on SIGINT or SIGTERM: the start of a graceful stop.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the process still ends on signals, just not gracefully.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        biased;
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("signal received; stopping");
+}

@@ -95,7 +95,7 @@ async fn serve(
     // Scripts read the addresses before the first request; make sure they are out even when
     // stdout is a pipe.
     let _ = std::io::stdout().flush();
-    shutdown_signal().await;
+    super::shutdown_signal().await;
     Ok(())
 }
 
@@ -103,22 +103,4 @@ async fn serve(
 fn os_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(0u8)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers the process still ends on signals, just not gracefully.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        biased;
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("signal received; stopping");
 }

@@ -103,6 +103,30 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .unwrap_or(Err(HandshakeError::Timeout))
 }
 
+/// Hands a handshaken connection to the torrent ([`Event::Connected`]) and starts its tasks;
+/// `outgoing` when we dialled it.
+pub async fn start<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    key: PeerKey,
+    addr: SocketAddr,
+    greeting: Greeting,
+    outgoing: bool,
+    ctx: &Context,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let connected = Event::Connected {
+        key,
+        addr,
+        peer_id: greeting.peer_id,
+        fast: greeting.reserved.supports_fast(),
+        outbox: tx,
+        outgoing,
+    };
+    if ctx.events.send(connected).await.is_ok() {
+        spawn(stream, key, addr, greeting.leftover, rx, ctx);
+    }
+}
+
 /// Runs a handshaken connection until either side ends it: a reader task forwarding messages
 /// to the torrent as [`Event::Message`], and a writer draining `outbox`. Reports
 /// [`Event::Closed`] once, when the connection ends for any reason other than the torrent

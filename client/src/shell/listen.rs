@@ -2,14 +2,12 @@
 
 use std::sync::atomic::Ordering;
 
-use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
 use crate::engine::PeerKey;
 use crate::net::{Listener, Net};
 
 use super::conn::{self, Context};
-use super::Event;
 
 /// Accepts connections until the torrent goes away.
 pub fn spawn<N: Net>(mut listener: N::Listener, ctx: Context) -> tokio::task::JoinHandle<()> {
@@ -32,18 +30,7 @@ pub fn spawn<N: Net>(mut listener: N::Listener, ctx: Context) -> tokio::task::Jo
                     match conn::handshake(&mut stream, ctx.info_hash, ctx.our_id).await {
                         Ok(greeting) => {
                             let key = PeerKey(ctx.next_key.fetch_add(1, Ordering::Relaxed));
-                            let (tx, rx) = mpsc::unbounded_channel();
-                            let connected = Event::Connected {
-                                key,
-                                addr,
-                                peer_id: greeting.peer_id,
-                                fast: greeting.reserved.supports_fast(),
-                                outbox: tx,
-                                outgoing: false,
-                            };
-                            if ctx.events.send(connected).await.is_ok() {
-                                conn::spawn(stream, key, addr, greeting.leftover, rx, &ctx);
-                            }
+                            conn::start(stream, key, addr, greeting, false, &ctx).await;
                         }
                         Err(e) => debug!(error = %e, "incoming handshake failed"),
                     }

@@ -459,20 +459,7 @@ fn dial<N: Net>(net: N, key: PeerKey, addr: SocketAddr, ctx: conn::Context) {
                 }
             };
             match conn::handshake(&mut stream, ctx.info_hash, ctx.our_id).await {
-                Ok(greeting) => {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    let connected = Event::Connected {
-                        key,
-                        addr,
-                        peer_id: greeting.peer_id,
-                        fast: greeting.reserved.supports_fast(),
-                        outbox: tx,
-                        outgoing: true,
-                    };
-                    if ctx.events.send(connected).await.is_ok() {
-                        conn::spawn(stream, key, addr, greeting.leftover, rx, &ctx);
-                    }
-                }
+                Ok(greeting) => conn::start(stream, key, addr, greeting, true, &ctx).await,
                 Err(e) => {
                     debug!(error = %e, "handshake failed");
                     let unusable = matches!(
