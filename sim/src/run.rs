@@ -292,6 +292,25 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             }
         }
     }
+    let refused: Vec<SocketAddr> = s.watches.iter().flat_map(|(_, w)| w.refused()).collect();
+    for group in &sc.expect.refused {
+        let g = sc
+            .seeders
+            .iter()
+            .find(|g| &g.name == group)
+            .context("group")?;
+        for k in 0..g.count {
+            let addr = group_ips
+                .get(group)
+                .map(|ip| SocketAddr::new(*ip, g.base_port + k as u16));
+            if !addr.is_some_and(|a| refused.contains(&a)) {
+                failures.push(format!(
+                    "seeder {group}:{} was never refused for a protocol error",
+                    g.base_port + k as u16
+                ));
+            }
+        }
+    }
     for group in &sc.expect.not_banned {
         let g = sc
             .seeders

@@ -210,6 +210,10 @@ pub struct Expect {
     /// Seeder groups every member of which must end up banned by every completing leecher.
     #[serde(default)]
     pub banned: Vec<String>,
+    /// Seeder groups every member of which the client must have refused or dropped for a
+    /// protocol error (a bad handshake or frame), proving the guard that should catch them did.
+    #[serde(default)]
+    pub refused: Vec<String>,
     /// Seeder groups none of which may be banned.
     #[serde(default)]
     pub not_banned: Vec<String>,
@@ -251,7 +255,13 @@ impl Scenario {
                 bail!("expect.complete names unknown leecher {name:?}");
             }
         }
-        for name in self.expect.banned.iter().chain(&self.expect.not_banned) {
+        for name in self
+            .expect
+            .banned
+            .iter()
+            .chain(&self.expect.not_banned)
+            .chain(&self.expect.refused)
+        {
             if !self.seeders.iter().any(|g| &g.name == name) {
                 bail!("expectation names unknown seeder group {name:?}");
             }

@@ -40,6 +40,8 @@ struct State {
     banned: BTreeSet<SocketAddr>,
     hash_failures: u64,
     snubs: u64,
+    /// Peers the client refused for breaking the protocol (bad handshake, bad frame).
+    refused: BTreeSet<SocketAddr>,
 }
 
 /// The observer given to one simulated client.
@@ -74,6 +76,14 @@ impl ClientWatch {
         self.state
             .lock()
             .map(|s| (s.hash_failures, s.snubs))
+            .unwrap_or_default()
+    }
+
+    /// Peers the client dropped or refused for a protocol error.
+    pub fn refused(&self) -> BTreeSet<SocketAddr> {
+        self.state
+            .lock()
+            .map(|s| s.refused.clone())
             .unwrap_or_default()
     }
 
@@ -116,9 +126,12 @@ impl Observer for ClientWatch {
                     },
                 );
             }
-            Trace::DialFailed { peer } => {
+            Trace::DialFailed { peer, reason } => {
                 self.trace
-                    .record(&self.host, format_args!("dial-failed {peer}"));
+                    .record(&self.host, format_args!("dial-failed {peer}: {reason}"));
+                if reason.starts_with("protocol error") {
+                    s.refused.insert(peer);
+                }
             }
             Trace::Disconnected {
                 peer,
@@ -130,6 +143,9 @@ impl Observer for ClientWatch {
                     &self.host,
                     format_args!("disconnect {peer} by {who}: {reason}"),
                 );
+                if reason.starts_with("protocol error") {
+                    s.refused.insert(peer);
+                }
                 s.peers.remove(&peer);
             }
             Trace::Received { peer, msg } => {

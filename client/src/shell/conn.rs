@@ -32,9 +32,9 @@ pub enum HandshakeError {
     Closed,
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    #[error(transparent)]
+    #[error("protocol error: {0}")]
     Wire(#[from] wire::Error),
-    #[error("peer is on another torrent ({0})")]
+    #[error("protocol error: peer is on another torrent ({0})")]
     WrongInfoHash(InfoHash),
     #[error("connected to ourselves")]
     Ourselves,
@@ -176,7 +176,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return Some(e.to_string()),
+                Err(e) => return Some(format!("protocol error: {e}")),
             }
         }
         if buf.capacity() - buf.len() < BLOCK_SLACK {

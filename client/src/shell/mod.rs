@@ -45,6 +45,8 @@ pub enum Event {
     DialFailed {
         addr: SocketAddr,
         unusable: bool,
+        /// Why, for logs and the observer.
+        reason: String,
     },
     Message {
         key: PeerKey,

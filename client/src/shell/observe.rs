@@ -21,9 +21,10 @@ pub enum Trace<'a> {
         /// The peer speaks BEP 6 (its choke does not cancel requests implicitly).
         fast: bool,
     },
-    /// A dial failed (refused, timed out, bad handshake).
+    /// A dial failed (refused, timed out, bad handshake), and why.
     DialFailed {
         peer: SocketAddr,
+        reason: &'a str,
     },
     /// A connection ended; `by_us` when the engine closed it.
     Disconnected {

@@ -300,8 +300,8 @@ async fn run<N: Net>(
                     let both_fast = fast;
                     engine.peer_connected(now(), key, addr, peer_id, both_fast);
                 }
-                Event::DialFailed { addr, unusable } => {
-                    watch.record(Trace::DialFailed { peer: addr });
+                Event::DialFailed { addr, unusable, reason } => {
+                    watch.record(Trace::DialFailed { peer: addr, reason: &reason });
                     if unusable {
                         engine.unusable(now(), addr);
                     } else {
@@ -444,17 +444,25 @@ fn dial<N: Net>(net: N, key: PeerKey, addr: SocketAddr, ctx: conn::Context) {
     let span = tracing::debug_span!("dial", peer = %addr);
     tokio::spawn(
         async move {
-            let failed = |unusable| Event::DialFailed { addr, unusable };
+            let failed = |unusable, reason: String| Event::DialFailed {
+                addr,
+                unusable,
+                reason,
+            };
             let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, net.connect(addr)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     debug!(error = %e, "connect failed");
-                    let _ = ctx.events.send(failed(false)).await;
+                    let _ = ctx
+                        .events
+                        .send(failed(false, format!("connect: {e}")))
+                        .await;
                     return;
                 }
                 Err(_) => {
                     debug!("connect timed out");
-                    let _ = ctx.events.send(failed(false)).await;
+                    let reason = "connect timed out".to_string();
+                    let _ = ctx.events.send(failed(false, reason)).await;
                     return;
                 }
             };
@@ -466,7 +474,7 @@ fn dial<N: Net>(net: N, key: PeerKey, addr: SocketAddr, ctx: conn::Context) {
                         e,
                         conn::HandshakeError::Ourselves | conn::HandshakeError::WrongInfoHash(_)
                     );
-                    let _ = ctx.events.send(failed(unusable)).await;
+                    let _ = ctx.events.send(failed(unusable, e.to_string())).await;
                 }
             }
         }
