@@ -275,54 +275,35 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             _ => failures.push(format!("{name} did not complete")),
         }
     }
+    // Every seeder's address, by group.
+    let members = |group: &str| -> Vec<SocketAddr> {
+        let (Some(g), Some(ip)) = (
+            sc.seeders.iter().find(|g| g.name == group),
+            group_ips.get(group),
+        ) else {
+            return Vec::new();
+        };
+        (0..g.count)
+            .map(|k| SocketAddr::new(*ip, g.base_port + k as u16))
+            .collect()
+    };
     let banned: Vec<SocketAddr> = s.watches.iter().flat_map(|(_, w)| w.banned()).collect();
+    let refused: Vec<SocketAddr> = s.watches.iter().flat_map(|(_, w)| w.refused()).collect();
     for group in &sc.expect.banned {
-        let g = sc
-            .seeders
-            .iter()
-            .find(|g| &g.name == group)
-            .context("group")?;
-        for k in 0..g.count {
-            let port = g.base_port + k as u16;
-            if !banned
-                .iter()
-                .any(|a| a.port() == port && group_ips.get(group) == Some(&a.ip()))
-            {
-                failures.push(format!("seeder {group}:{port} was not banned"));
-            }
+        for a in members(group).iter().filter(|a| !banned.contains(a)) {
+            failures.push(format!("seeder {group} at {a} was not banned"));
         }
     }
-    let refused: Vec<SocketAddr> = s.watches.iter().flat_map(|(_, w)| w.refused()).collect();
     for group in &sc.expect.refused {
-        let g = sc
-            .seeders
-            .iter()
-            .find(|g| &g.name == group)
-            .context("group")?;
-        for k in 0..g.count {
-            let addr = group_ips
-                .get(group)
-                .map(|ip| SocketAddr::new(*ip, g.base_port + k as u16));
-            if !addr.is_some_and(|a| refused.contains(&a)) {
-                failures.push(format!(
-                    "seeder {group}:{} was never refused for a protocol error",
-                    g.base_port + k as u16
-                ));
-            }
+        for a in members(group).iter().filter(|a| !refused.contains(a)) {
+            failures.push(format!(
+                "seeder {group} at {a} was never refused for a protocol error"
+            ));
         }
     }
     for group in &sc.expect.not_banned {
-        let g = sc
-            .seeders
-            .iter()
-            .find(|g| &g.name == group)
-            .context("group")?;
-        for a in &banned {
-            if (g.base_port..g.base_port + g.count as u16).contains(&a.port())
-                && group_ips.get(group) == Some(&a.ip())
-            {
-                failures.push(format!("seeder {group} at {a} was banned"));
-            }
+        for a in members(group).iter().filter(|a| banned.contains(a)) {
+            failures.push(format!("seeder {group} at {a} was banned"));
         }
     }
     let (hash_failures, snubs) = s

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 use tracing::{info, warn, Instrument};
 
 use crate::net::Net;
@@ -62,7 +61,7 @@ async fn run<N: Net>(mut s: Setup<N>) {
     let mut started = false;
     let mut completed_due = false;
     let mut completed_sent = s.started_complete;
-    let mut next = Instant::now();
+    let mut next = tokio::time::Instant::now();
     loop {
         let stop = tokio::select! {
             biased;
@@ -97,7 +96,7 @@ async fn run<N: Net>(mut s: Setup<N>) {
             }
             return;
         }
-        if !completed_due && Instant::now() < next {
+        if !completed_due && tokio::time::Instant::now() < next {
             continue;
         }
         let event = if !started {
@@ -124,7 +123,7 @@ async fn run<N: Net>(mut s: Setup<N>) {
                 if !resp.peers.is_empty() {
                     let _ = s.peers.send(resp.peers);
                 }
-                next = Instant::now() + s.announcer.next_interval();
+                next = tokio::time::Instant::now() + s.announcer.next_interval();
             }
             Err(e) => {
                 let wait: Duration = s.announcer.retry_after_failure();
@@ -134,7 +133,7 @@ async fn run<N: Net>(mut s: Setup<N>) {
                     event,
                     result: Err(&text),
                 });
-                next = Instant::now() + wait;
+                next = tokio::time::Instant::now() + wait;
             }
         }
     }

@@ -10,7 +10,6 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::engine::{Action, Checked, Engine, Notice, PeerKey};
@@ -78,7 +77,7 @@ async fn run<N: Net>(
     shutdown: impl Future<Output = ()>,
     progress: watch::Sender<Progress>,
 ) -> Result<Summary, Error> {
-    let started_at = Instant::now();
+    let started_at = tokio::time::Instant::now();
     let geometry = meta.info.geometry();
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let our_id = PeerId::ours(rng.gen());
@@ -193,7 +192,7 @@ async fn run<N: Net>(
         watch: opts.watch.clone(),
     });
 
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     let now = || start.elapsed();
     engine.add_peers(now(), opts.peers.iter().copied());
 
@@ -202,8 +201,8 @@ async fn run<N: Net>(
     let mut addrs: BTreeMap<PeerKey, SocketAddr> = BTreeMap::new();
     let watch = opts.watch.clone();
     let mut pending_writes: u64 = 0;
-    let mut next_status = Instant::now();
-    let mut next_resume = Instant::now() + opts.resume_interval;
+    let mut next_status = tokio::time::Instant::now();
+    let mut next_resume = tokio::time::Instant::now() + opts.resume_interval;
     let mut fatal: Option<StorageError> = None;
     let mut rate = crate::engine::Rate::default();
     let mut last_downloaded = 0;
@@ -268,7 +267,7 @@ async fn run<N: Net>(
             .unwrap_or(next_status)
             .min(next_status)
             // A deadline the engine failed to clear must not spin this loop.
-            .max(Instant::now() + Duration::from_millis(1));
+            .max(tokio::time::Instant::now() + Duration::from_millis(1));
         let accepting = pending_writes < MAX_PENDING_WRITES;
         tokio::select! {
             biased;
@@ -327,8 +326,8 @@ async fn run<N: Net>(
                 engine.tick(now());
             }
         }
-        if Instant::now() >= next_status {
-            next_status = Instant::now() + STATUS_INTERVAL;
+        if tokio::time::Instant::now() >= next_status {
+            next_status = tokio::time::Instant::now() + STATUS_INTERVAL;
             let stats = engine.stats();
             rate.add(now(), stats.downloaded - last_downloaded);
             last_downloaded = stats.downloaded;
@@ -348,8 +347,8 @@ async fn run<N: Net>(
                 checking: false,
             });
         }
-        if Instant::now() >= next_resume {
-            next_resume = Instant::now() + opts.resume_interval;
+        if tokio::time::Instant::now() >= next_resume {
+            next_resume = tokio::time::Instant::now() + opts.resume_interval;
             save_resume(&files, meta, &engine, opts.disk).await;
         }
     };
