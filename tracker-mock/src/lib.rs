@@ -29,6 +29,8 @@
 mod config;
 mod http;
 mod swarm;
+#[cfg(test)]
+mod test_support;
 mod tracker;
 mod udp;
 

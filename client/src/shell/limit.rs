@@ -25,7 +25,7 @@ impl RateLimiter {
         RateLimiter {
             rate,
             burst,
-            state: Mutex::new((burst, Instant::now())),
+            state: Mutex::new((burst, tokio::time::Instant::now())),
         }
     }
 
@@ -35,7 +35,7 @@ impl RateLimiter {
             let Ok(mut state) = self.state.lock() else {
                 return;
             };
-            let now = Instant::now();
+            let now = tokio::time::Instant::now();
             let (tokens, last) = &mut *state;
             *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate as f64)
                 .min(self.burst);
@@ -57,7 +57,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn long_run_rate_stays_under_the_limit() {
         let limiter = RateLimiter::new(100_000);
-        let start = Instant::now();
+        let start = tokio::time::Instant::now();
         for _ in 0..100 {
             limiter.consume(10_000).await;
         }

@@ -4,36 +4,14 @@
 use std::sync::Mutex;
 
 use bitswarm_client::tracker::{AnnounceRequest, Error, Event, ScrapeStats};
-use bitswarm_client::{InfoHash, PeerId};
+use bitswarm_client::InfoHash;
 use http_body_util::BodyExt;
 use tokio::time::advance;
 
 use super::*;
 use crate::config::{Config, FaultWindow, Faults};
+use crate::test_support::{addr, req, secs};
 use crate::tracker::{Answer as Answered, TrackerEvent};
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn req(peer: u8, port: u16, left: u64, event: Event) -> AnnounceRequest {
-    AnnounceRequest {
-        info_hash: InfoHash([1; 20]),
-        peer_id: PeerId([peer; 20]),
-        port,
-        uploaded: 0,
-        downloaded: 0,
-        left,
-        event,
-        numwant: None,
-        key: 0,
-        tracker_id: None,
-    }
-}
 
 fn tracker(windows: Vec<FaultWindow>) -> (Arc<Tracker>, Arc<Mutex<Vec<TrackerEvent>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));

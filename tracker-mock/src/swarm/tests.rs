@@ -2,16 +2,9 @@
 //! deterministic peer order.
 
 use super::*;
+use crate::test_support::{addr, secs};
 
 const TIMEOUT: Duration = Duration::from_secs(100);
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 fn hash(n: u8) -> InfoHash {
     InfoHash([n; 20])

@@ -5,35 +5,13 @@ use std::sync::Mutex;
 
 use bitswarm_client::tracker::udp::{parse_response, Response};
 use bitswarm_client::tracker::{AnnounceRequest, Event};
-use bitswarm_client::{InfoHash, PeerId};
+use bitswarm_client::InfoHash;
 use tokio::time::advance;
 
 use super::*;
 use crate::config::{Config, FaultWindow};
+use crate::test_support::{addr, req, secs};
 use crate::tracker::{Answer, TrackerEvent};
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn req(peer: u8, port: u16, left: u64, event: Event) -> AnnounceRequest {
-    AnnounceRequest {
-        info_hash: InfoHash([1; 20]),
-        peer_id: PeerId([peer; 20]),
-        port,
-        uploaded: 0,
-        downloaded: 0,
-        left,
-        event,
-        numwant: None,
-        key: 0,
-        tracker_id: None,
-    }
-}
 
 /// A tracker with `faults` (all on UDP), its connection ids, and the events it reports.
 struct Harness {

@@ -161,7 +161,7 @@ impl<N: Net> Client<N> {
         rng: &mut ChaCha8Rng,
         limits: Limits,
     ) -> Result<Response, Error> {
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         let op = Op {
             started,
             // A caller's "forever" (`Duration::MAX`) must not overflow the clock: a year will do.
@@ -219,7 +219,7 @@ impl<N: Net> Client<N> {
                     .map_err(|e| self.protocol(e))?,
             };
             loop {
-                if sent >= op.attempts || Instant::now() >= op.deadline {
+                if sent >= op.attempts || tokio::time::Instant::now() >= op.deadline {
                     return Err(self.timeout(op));
                 }
                 self.send(&packet, peer).await?;
@@ -255,14 +255,14 @@ impl<N: Net> Client<N> {
         let transaction_id: u32 = rng.gen();
         let packet = udp::connect_request(transaction_id);
         for attempt in 0..op.attempts {
-            if Instant::now() >= op.deadline {
+            if tokio::time::Instant::now() >= op.deadline {
                 break;
             }
             self.send(&packet, peer).await?;
             let wait = udp::retransmit_timeout(attempt);
             match self.receive(transaction_id, peer, wait, op).await? {
                 Some(Response::Connect { connection_id }) => {
-                    self.connection = Some((connection_id, Instant::now()));
+                    self.connection = Some((connection_id, tokio::time::Instant::now()));
                     return Ok(connection_id);
                 }
                 Some(Response::Error(message)) => return Err(self.refused(message)),
@@ -284,7 +284,9 @@ impl<N: Net> Client<N> {
         let peer = match self.peer {
             Some(peer) => peer,
             None => {
-                let until = op.deadline.min(Instant::now() + RESOLVE_TIMEOUT);
+                let until = op
+                    .deadline
+                    .min(tokio::time::Instant::now() + RESOLVE_TIMEOUT);
                 let addrs = match timeout_at(until, self.net.resolve(&self.host, self.port)).await {
                     Err(_) => return Err(self.timeout(op)),
                     Ok(Err(e)) => return Err(self.resolve_error(e.to_string())),
@@ -340,7 +342,7 @@ impl<N: Net> Client<N> {
         wait: Duration,
         op: &Op,
     ) -> Result<Option<Response>, Error> {
-        let until = op.deadline.min(Instant::now() + wait);
+        let until = op.deadline.min(tokio::time::Instant::now() + wait);
         let Some((socket, v6)) = &self.socket else {
             return Err(self.io_error(std::io::ErrorKind::NotConnected.into()));
         };
