@@ -3,7 +3,9 @@
 //!
 //! **Layout.** File `i` lives at `root/<Info::file_path(i)>`: `root/name` for a single-file
 //! torrent, `root/name/a/b` for a multi-file one, which is what `download -o DIR` and
-//! `seed <TORRENT> <DIR>` promise.
+//! `seed <TORRENT> <DIR>` promise. [`FileStorage::new`] refuses a torrent two of whose files
+//! would be one file on some filesystem, or whose name is our resume folder's (`names.rs`),
+//! and nothing below `root` is reached through a symbolic link (`paths.rs`).
 //!
 //! **Decision: files are created lazily.** [`FileStorage::new`] touches nothing on disk.
 //! A file (and its folders) is created on the first write into it and immediately sized with
@@ -15,20 +17,46 @@
 //! does, once a download starts. BEP 47 padding files are never created: writes into their
 //! ranges are dropped and reads of them give zeros.
 //!
+//! **Decision: an existing file is never shortened before its pieces are verified.** A file
+//! already on disk may be longer than the torrent says: an older or newer release of the same
+//! name, or the user's own file. Opening it for writing only ever *extends* a shorter file
+//! (sparse, which leaves its bytes as they are); reads and writes stay within the torrent
+//! length, so a longer file's tail is untouched while we download. Only once every piece of
+//! that file is verified, and so the file is known to be the torrent's, does
+//! [`FileStorage::trim_verified`] (run by [`save_verified`]) cut the tail, so a finished
+//! download is byte for byte the torrent's content. Zero-length files have no piece to
+//! verify, so an existing file in their place is never cut.
+//!
+//! **Decision: one file on disk is one torrent file.** Besides the name check, every file we
+//! open or find by [`FileStorage::prepare`] is recorded by (device, inode); a second torrent
+//! file leading to a recorded inode (a hard link, or a filesystem folding names in a way the
+//! name check does not foresee) is refused before anything is written through it.
+//!
+//! **Decision: a failed sync is never forgotten.** After `fsync` fails, Linux may drop the
+//! dirty pages that failed to reach the disk and clear the error, so a retry succeeds without
+//! the data being there (the PostgreSQL "fsyncgate" lesson). So once a sync fails, every
+//! later [`Storage::sync`] fails too ([`StorageError::SyncFailedEarlier`]): nothing written
+//! before the failure is ever again claimed durable by this storage; the next start re-hashes.
+//!
 //! **Handles.** At most `max_open` files are open at once (LRU, evicting the least recently
 //! used by a logical clock, so the policy does not depend on hashing). The cache's mutex is
 //! held only to look up or insert an `Arc<File>`, never across the read or write syscall;
 //! a handle evicted while another thread is mid-syscall on it closes when that thread is done,
 //! so the true count of open files can briefly exceed `max_open` by the number of in-flight
 //! operations.
+//!
+//! [`save_verified`]: super::resume::save_verified
 
-use super::{check_range, Op, Storage, StorageError};
+use super::handles::Handles;
+use super::paths::{self, Folders};
+use super::{check_range, names, Alias, Op, Storage, StorageError};
+use crate::bitfield::Bitfield;
 use crate::geometry::Geometry;
 use crate::metainfo::Info;
-use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, Metadata};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -49,11 +77,18 @@ pub struct FileStorage {
     handles: Mutex<Handles>,
     /// What [`Storage::sync`] must flush.
     dirty: Mutex<Dirty>,
+    /// The torrent file each (device, inode) we opened or found belongs to, so two torrent
+    /// files leading to one file on disk are refused (see the module docs).
+    identities: Mutex<BTreeMap<(u64, u64), usize>>,
+    /// The first file or folder whose sync failed: once set, every sync fails.
+    sync_failed: Mutex<Option<PathBuf>>,
 }
 
 /// One torrent file as storage sees it.
 struct Slot {
-    /// `root` joined with the file's checked relative path.
+    /// The file's checked path relative to `root`: only plain names.
+    relative: PathBuf,
+    /// `root` joined with `relative`.
     path: PathBuf,
     /// The file's torrent length, which `set_len` gives it on creation.
     length: u64,
@@ -67,14 +102,14 @@ struct Slot {
 struct Dirty {
     /// Files written into.
     files: BTreeSet<usize>,
-    /// Folders in which we created files: their entries must be synced for the new files to
-    /// survive a power cut.
+    /// Folders in which we created files or folders: their entries must be synced for the new
+    /// ones to survive a power cut.
     dirs: BTreeSet<PathBuf>,
 }
 
 /// What a handle must allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(super) enum Access {
     Read,
     Write,
 }
@@ -87,7 +122,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl FileStorage {
     /// Storage for `info`'s files below `root`, keeping at most `max_open` handles open (at
-    /// least one). Checks every path but touches nothing on disk.
+    /// least one). Checks every path (unsafe, aliasing and reserved names are refused) but
+    /// touches nothing on disk.
     pub fn new(root: &Path, info: &Info, max_open: usize) -> Result<FileStorage, StorageError> {
         let mut slots = Vec::with_capacity(info.files.len());
         for (i, file) in info.files.iter().enumerate() {
@@ -103,35 +139,36 @@ impl FileStorage {
                 });
             }
             slots.push(Slot {
-                path: root.join(relative),
+                path: root.join(&relative),
+                relative,
                 length: file.length,
                 pad: file.pad,
             });
         }
+        names::check(info)?;
         Ok(FileStorage {
             root: root.to_path_buf(),
             slots,
             geometry: info.geometry(),
             handles: Mutex::new(Handles::new(max_open.max(1))),
             dirty: Mutex::new(Dirty::default()),
+            identities: Mutex::new(BTreeMap::new()),
+            sync_failed: Mutex::new(None),
         })
     }
 
-    /// Creates the zero-length files (and their folders), which no write would ever create.
-    /// Call once when a download starts. Existing files are left as they are.
+    /// Examines every file before a download starts: refuses a symbolic link at any file or
+    /// folder of the torrent and two torrent files that are one file on disk, and creates the
+    /// zero-length files (and their folders), which no write would ever create. Call once,
+    /// before the start-up check. Existing files are left exactly as they are.
     pub fn prepare(&self) -> Result<(), StorageError> {
-        for slot in self.slots.iter().filter(|s| s.length == 0 && !s.pad) {
-            if slot.path.is_file() {
-                continue;
+        for (index, slot) in self.slots.iter().enumerate().filter(|(_, s)| !s.pad) {
+            match paths::existing(&self.root, &slot.relative)? {
+                Some(meta) if meta.is_file() => self.register(index, &meta)?,
+                Some(_) => {}
+                None if slot.length == 0 => drop(self.open(index, Access::Write)?),
+                None => {}
             }
-            let dir = create_parent(&slot.path)?;
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&slot.path)
-                .map_err(|e| StorageError::io(Op::Create, &slot.path, e))?;
-            lock(&self.dirty).dirs.insert(dir);
         }
         Ok(())
     }
@@ -162,11 +199,40 @@ impl FileStorage {
         self.slots.get(i).is_some_and(|s| s.pad)
     }
 
-    /// Whether file `i` exists on disk as a regular file (false for padding files).
+    /// Whether file `i` exists on disk as a regular file reached without links (false for
+    /// padding files).
     pub fn file_exists(&self, i: usize) -> bool {
-        self.slots
-            .get(i)
-            .is_some_and(|s| !s.pad && s.path.is_file())
+        self.regular_file(i).is_some()
+    }
+
+    /// The metadata of file `i` if it is a regular file reached without any link (`None`
+    /// for padding files, missing files and anything behind a link).
+    pub(super) fn regular_file(&self, i: usize) -> Option<Metadata> {
+        let slot = self.slots.get(i).filter(|s| !s.pad)?;
+        paths::regular_file(&self.root, &slot.relative)
+    }
+
+    /// Cuts the bytes past its torrent length off every file all of whose pieces are in
+    /// `have` (see the module docs for why only then). The cut is recorded for the next sync.
+    pub(super) fn trim_verified(&self, have: &Bitfield) -> Result<(), StorageError> {
+        for (index, slot) in self.slots.iter().enumerate().filter(|(_, s)| !s.pad) {
+            let mut pieces = self.geometry.file_pieces(index);
+            if pieces.is_empty() || !pieces.all(|p| have.get(p)) {
+                continue;
+            }
+            let longer = self
+                .regular_file(index)
+                .is_some_and(|m| m.len() > slot.length);
+            if !longer {
+                continue;
+            }
+            let file = self.handle(index, Access::Write)?;
+            file.set_len(slot.length)
+                .map_err(|e| StorageError::io(Op::SetLen, &slot.path, e))?;
+            lock(&self.dirty).files.insert(index);
+            tracing::info!(path = %slot.path.display(), "cut what followed the torrent's data");
+        }
+        Ok(())
     }
 
     /// A handle to file `index` allowing `access`, from the cache or freshly opened. The cache
@@ -175,15 +241,23 @@ impl FileStorage {
         if let Some(file) = lock(&self.handles).get(index, access) {
             return Ok(file);
         }
-        let opened = Arc::new(self.open(index, access)?);
-        let (file, unused) = lock(&self.handles).insert(index, access, opened);
+        let opened = match self.open(index, access) {
+            Err(e) if out_of_descriptors(&e) => {
+                // Give back every descriptor we cache, then try once more.
+                let closed = lock(&self.handles).close_all();
+                drop(closed);
+                self.open(index, access)?
+            }
+            other => other?,
+        };
+        let (file, unused) = lock(&self.handles).insert(index, access, Arc::new(opened));
         // Closing a file can block; it happens here, after the lock is released.
         drop(unused);
         Ok(file)
     }
 
     /// Opens file `index`. Reading never creates anything; writing creates the file and its
-    /// folders if needed and gives it its torrent length.
+    /// folders if needed and extends a short file to its torrent length (never shortens one).
     fn open(&self, index: usize, access: Access) -> Result<File, StorageError> {
         let Some(slot) = self.slots.get(index) else {
             return Err(StorageError::OutOfRange {
@@ -192,75 +266,141 @@ impl FileStorage {
                 total: self.geometry.total_length(),
             });
         };
-        let path = &slot.path;
-        if access == Access::Read {
-            return File::open(path).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => StorageError::Absent {
-                    path: path.clone(),
-                    offset: 0,
-                },
-                _ => StorageError::io(Op::Open, path, e),
-            });
-        }
-        let file = match OpenOptions::new().read(true).write(true).open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let dir = create_parent(path)?;
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(path)
-                    .map_err(|e| StorageError::io(Op::Create, path, e))?;
-                lock(&self.dirty).dirs.insert(dir);
-                file
-            }
-            Err(e) => return Err(StorageError::io(Op::Open, path, e)),
+        let file = match access {
+            Access::Read => self.open_read(slot)?,
+            Access::Write => self.open_write(slot)?,
         };
         let meta = file
             .metadata()
-            .map_err(|e| StorageError::io(Op::Stat, path, e))?;
-        // Sparse extension (or cutting bytes that cannot belong to the torrent): the file is
-        // the torrent's, and only a download opens it for writing. Something that is not a
-        // regular file (a device the user linked there) has no length to set.
-        if meta.is_file() && meta.len() != slot.length {
-            file.set_len(slot.length)
-                .map_err(|e| StorageError::io(Op::SetLen, path, e))?;
+            .map_err(|e| StorageError::io(Op::Stat, &slot.path, e))?;
+        // Something that is not a regular file (a device already at that path) has no
+        // length to set and no inode another torrent file could share by our doing.
+        if meta.is_file() {
+            self.register(index, &meta)?;
+            if access == Access::Write && meta.len() < slot.length {
+                file.set_len(slot.length)
+                    .map_err(|e| StorageError::io(Op::SetLen, &slot.path, e))?;
+            }
         }
         Ok(file)
+    }
+
+    /// Opens an existing file read-only; missing (it or a folder) is [`StorageError::Absent`].
+    fn open_read(&self, slot: &Slot) -> Result<File, StorageError> {
+        let absent = || StorageError::Absent {
+            path: slot.path.clone(),
+            offset: 0,
+        };
+        if let Folders::Missing = paths::folders(&self.root, &slot.relative, false)? {
+            return Err(absent());
+        }
+        paths::open(&slot.path, false, false).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => absent(),
+            _ => paths::open_error(Op::Open, &slot.path, e),
+        })
+    }
+
+    /// Opens a file for writing, creating it and its folders if needed, and records the
+    /// folders whose entries changed for the next sync.
+    fn open_write(&self, slot: &Slot) -> Result<File, StorageError> {
+        if let Folders::Ready(changed) = paths::folders(&self.root, &slot.relative, true)? {
+            lock(&self.dirty).dirs.extend(changed);
+        }
+        match paths::open(&slot.path, true, false) {
+            Ok(file) => Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let file = paths::open(&slot.path, true, true)
+                    .map_err(|e| paths::open_error(Op::Create, &slot.path, e))?;
+                let dir = slot.path.parent().unwrap_or(&self.root).to_path_buf();
+                lock(&self.dirty).dirs.insert(dir);
+                Ok(file)
+            }
+            Err(e) => Err(paths::open_error(Op::Open, &slot.path, e)),
+        }
+    }
+
+    /// Records that file `index` is the file on disk described by `meta`; refuses it if
+    /// another torrent file already is.
+    fn register(&self, index: usize, meta: &Metadata) -> Result<(), StorageError> {
+        let id = (meta.dev(), meta.ino());
+        let known = lock(&self.identities).get(&id).copied();
+        if let Some(other) = known.filter(|&other| other != index) {
+            // The record may be stale (that file deleted since and its inode number reused):
+            // it counts only if the other path still leads to this inode.
+            let same = self
+                .regular_file(other)
+                .is_some_and(|m| (m.dev(), m.ino()) == id);
+            if same {
+                let path = |i: usize| self.file_path(i).unwrap_or(&self.root).to_path_buf();
+                return Err(StorageError::Aliased {
+                    first: path(other.min(index)),
+                    second: path(other.max(index)),
+                    why: Alias::SameFile,
+                });
+            }
+        }
+        lock(&self.identities).insert(id, index);
+        Ok(())
     }
 
     /// The files whose handles are cached, in increasing order, for tests of the policy.
     #[cfg(test)]
     pub(super) fn cached_files(&self) -> Vec<usize> {
-        let mut files: Vec<usize> = lock(&self.handles).open.iter().map(|h| h.file).collect();
-        files.sort_unstable();
-        files
+        lock(&self.handles).files()
     }
 }
 
 impl FileStorage {
+    /// fsyncs everything dirty. On failure, whatever was not synced stays dirty (so the next
+    /// sync tries it again), and the error comes with the path that failed.
+    fn sync_dirty(&self) -> Result<(), (PathBuf, StorageError)> {
+        let Dirty { files, dirs } = std::mem::take(&mut *lock(&self.dirty));
+        let mut pending = files.into_iter();
+        while let Some(index) = pending.next() {
+            if let Err(e) = self.sync_file(index) {
+                let mut dirty = lock(&self.dirty);
+                dirty.files.insert(index);
+                dirty.files.extend(pending);
+                dirty.dirs.extend(dirs);
+                let path = self.file_path(index).unwrap_or(&self.root).to_path_buf();
+                return Err((path, e));
+            }
+        }
+        for dir in &dirs {
+            let result = File::open(dir).and_then(|d| d.sync_all());
+            if let Err(e) = result {
+                lock(&self.dirty).dirs.extend(dirs.iter().cloned());
+                return Err((dir.clone(), StorageError::io(Op::Sync, dir, e)));
+            }
+        }
+        Ok(())
+    }
+
     /// fsyncs file `index` through any cached handle (fsync flushes the file, whichever
     /// descriptor asks), else through a fresh read-only one. Never creates the file: if it
-    /// vanished since it was written, that write is lost and the sync must say so.
+    /// vanished since it was written (or a link took its place), that write is lost and the
+    /// sync must say so.
     fn sync_file(&self, index: usize) -> Result<(), StorageError> {
-        let path = self.file_path(index).unwrap_or(&self.root);
+        let Some(slot) = self.slots.get(index) else {
+            return Ok(());
+        };
+        let path = &slot.path;
         let cached = lock(&self.handles).get(index, Access::Read);
         let file = match cached {
             Some(file) => file,
-            None => Arc::new(File::open(path).map_err(|e| StorageError::io(Op::Sync, path, e))?),
+            None => {
+                if let Folders::Missing = paths::folders(&self.root, &slot.relative, false)? {
+                    let error = io::Error::from(io::ErrorKind::NotFound);
+                    return Err(StorageError::io(Op::Sync, path, error));
+                }
+                let file = paths::open(path, false, false)
+                    .map_err(|e| paths::open_error(Op::Sync, path, e))?;
+                Arc::new(file)
+            }
         };
         file.sync_all()
             .map_err(|e| StorageError::io(Op::Sync, path, e))
     }
-}
-
-/// Creates the folder holding `path` and returns it.
-fn create_parent(path: &Path) -> Result<PathBuf, StorageError> {
-    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    fs::create_dir_all(&dir).map_err(|e| StorageError::io(Op::CreateDir, &dir, e))?;
-    Ok(dir)
 }
 
 /// Splits `len` bytes off the front of `rest`; `None` if it is shorter (which the range check
@@ -340,131 +480,35 @@ impl Storage for FileStorage {
     }
 
     fn sync(&self) -> Result<(), StorageError> {
-        let Dirty { files, dirs } = std::mem::take(&mut *lock(&self.dirty));
-        let mut pending = files.into_iter();
-        while let Some(index) = pending.next() {
-            let result = self.sync_file(index);
-            if let Err(e) = result {
-                // Whatever was not synced stays dirty, so the next sync retries it.
-                let mut dirty = lock(&self.dirty);
-                dirty.files.insert(index);
-                dirty.files.extend(pending);
-                dirty.dirs.extend(dirs);
-                return Err(e);
-            }
+        if let Err((path, error)) = self.sync_dirty() {
+            lock(&self.sync_failed).get_or_insert(path);
+            return Err(error);
         }
-        for dir in &dirs {
-            let result = File::open(dir).and_then(|d| d.sync_all());
-            if let Err(e) = result {
-                lock(&self.dirty).dirs.extend(dirs.iter().cloned());
-                return Err(StorageError::io(Op::Sync, dir, e));
-            }
+        // Everything dirty synced, but data written before an earlier failure may have been
+        // dropped without a trace (see the module docs): never claim it durable.
+        match lock(&self.sync_failed).clone() {
+            Some(path) => Err(StorageError::SyncFailedEarlier { path }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn available_lengths(&self) -> Option<Vec<u64>> {
         let lengths = self
             .slots
             .iter()
-            .map(|slot| {
-                if slot.pad {
-                    // Padding reads as zeros whatever is on disk.
-                    return slot.length;
-                }
-                match fs::metadata(&slot.path) {
-                    Ok(meta) if meta.is_file() => meta.len(),
-                    _ => 0,
-                }
+            .enumerate()
+            .map(|(i, slot)| match slot.pad {
+                // Padding reads as zeros whatever is on disk.
+                true => slot.length,
+                false => self.regular_file(i).map_or(0, |meta| meta.len()),
             })
             .collect();
         Some(lengths)
     }
 }
 
-/// The bounded cache of open files: a short vector scanned linearly (it holds at most a few
-/// dozen entries), evicting the entry with the oldest `last_used` tick.
-struct Handles {
-    /// The bound (at least 1).
-    max_open: usize,
-    /// A logical clock, bumped on every lookup, that orders uses without a wall clock.
-    clock: u64,
-    /// The cached handles, at most `max_open`.
-    open: Vec<Handle>,
-}
-
-/// One cached file handle.
-struct Handle {
-    /// Index of the torrent file.
-    file: usize,
-    /// Whether it was opened for writing (which also allows reading).
-    writable: bool,
-    /// The clock value of its last use.
-    last_used: u64,
-    /// Shared so a user can keep it across the syscall after the cache lock is released.
-    fd: Arc<File>,
-}
-
-impl Handles {
-    fn new(max_open: usize) -> Handles {
-        Handles {
-            max_open,
-            clock: 0,
-            open: Vec::with_capacity(max_open.min(DEFAULT_MAX_OPEN)),
-        }
-    }
-
-    /// A cached handle for `file` allowing `access`, marked as just used.
-    fn get(&mut self, file: usize, access: Access) -> Option<Arc<File>> {
-        self.clock += 1;
-        let clock = self.clock;
-        let handle = self
-            .open
-            .iter_mut()
-            .find(|h| h.file == file && (h.writable || access == Access::Read))?;
-        handle.last_used = clock;
-        Some(Arc::clone(&handle.fd))
-    }
-
-    /// Caches a freshly opened handle. Returns the handle to use and one to drop after the
-    /// lock is released: an evicted one, a read-only one replaced by a writable one, or the
-    /// fresh one itself when another thread cached an equally good handle meanwhile.
-    fn insert(
-        &mut self,
-        file: usize,
-        access: Access,
-        fd: Arc<File>,
-    ) -> (Arc<File>, Option<Arc<File>>) {
-        self.clock += 1;
-        let clock = self.clock;
-        let writable = access == Access::Write;
-        if let Some(handle) = self.open.iter_mut().find(|h| h.file == file) {
-            handle.last_used = clock;
-            if handle.writable || !writable {
-                return (Arc::clone(&handle.fd), Some(fd));
-            }
-            handle.writable = true;
-            let old = std::mem::replace(&mut handle.fd, Arc::clone(&fd));
-            return (fd, Some(old));
-        }
-        let mut evicted = None;
-        if self.open.len() >= self.max_open {
-            let oldest = self
-                .open
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, h)| h.last_used)
-                .map(|(i, _)| i);
-            if let Some(i) = oldest {
-                evicted = Some(self.open.swap_remove(i).fd);
-            }
-        }
-        self.open.push(Handle {
-            file,
-            writable,
-            last_used: clock,
-            fd: Arc::clone(&fd),
-        });
-        (fd, evicted)
-    }
+/// Whether `e` says the process (EMFILE) or the system (ENFILE) has no descriptor left.
+fn out_of_descriptors(e: &StorageError) -> bool {
+    matches!(e, StorageError::Io { error, .. }
+        if matches!(error.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)))
 }

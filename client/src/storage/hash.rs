@@ -7,56 +7,96 @@ use crate::geometry::{Geometry, BLOCK_LEN};
 use sha1::{Digest, Sha1};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Reads `piece` into `buf` (resized to the piece's length). `Ok(false)` when its data is
-/// absent.
-fn read_piece(
+/// How many bytes hashing reads at a time, whatever the piece length (up to 128 MiB): each
+/// hashing thread's buffer is this size, so sixteen threads checking 16 MiB pieces hold 4 MiB
+/// rather than 256 MiB. Large enough that the syscall per read costs little next to hashing
+/// the bytes it returns; a whole number of [`BLOCK_LEN`] blocks, so block hashes come from the
+/// same pass.
+pub const HASH_CHUNK: usize = 16 * BLOCK_LEN as usize;
+
+// Chunks must hold whole blocks, or a block's hash would need bytes from two reads.
+const _: () = assert!(HASH_CHUNK % BLOCK_LEN as usize == 0);
+
+/// The hashes of one piece as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PieceHash {
+    /// The SHA-1 of the whole piece: what the torrent lists in `pieces`.
+    pub piece: [u8; 20],
+    /// The SHA-1 of each [`BLOCK_LEN`] block (the last may be short), when asked for: after a
+    /// failed piece, smart ban compares them with the hashes of what each peer sent.
+    pub blocks: Option<Vec<[u8; 20]>>,
+}
+
+/// Hashes `piece` as stored, reading it [`HASH_CHUNK`] bytes at a time into `buf`, which never
+/// holds more than that (a larger `buf` is shrunk), so memory does not grow with the piece
+/// length. With `want_blocks`, the hash of every [`BLOCK_LEN`] block comes from the same pass.
+/// `None` when any of the piece's data is absent (not downloaded yet).
+pub fn hash_piece_streaming(
     storage: &dyn Storage,
     geometry: &Geometry,
     piece: u32,
+    want_blocks: bool,
     buf: &mut Vec<u8>,
-) -> Result<bool, StorageError> {
+) -> Result<Option<PieceHash>, StorageError> {
     let count = geometry.piece_count();
     if piece >= count {
         return Err(StorageError::NoSuchPiece { piece, count });
     }
-    // Bounded by the piece length, which metainfo caps (`MAX_PIECE_LENGTH`).
-    let len = geometry.piece_len(piece) as usize;
-    buf.clear();
-    buf.resize(len, 0);
-    match storage.read(geometry.piece_offset(piece), buf) {
-        Ok(()) => Ok(true),
-        Err(e) if e.is_absent() => Ok(false),
-        Err(e) => Err(e),
+    buf.truncate(HASH_CHUNK);
+    buf.shrink_to(HASH_CHUNK);
+    let start = geometry.piece_offset(piece);
+    let len = u64::from(geometry.piece_len(piece));
+    let mut whole = Sha1::new();
+    let mut blocks = want_blocks.then(|| Vec::with_capacity(geometry.block_count(piece) as usize));
+    let mut done = 0;
+    while done < len {
+        // At most HASH_CHUNK, so the cast cannot truncate.
+        let n = (len - done).min(HASH_CHUNK as u64) as usize;
+        // Every byte is overwritten by the read, so stale contents need no clearing.
+        buf.resize(n, 0);
+        match storage.read(start + done, buf) {
+            Ok(()) => {}
+            Err(e) if e.is_absent() => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        whole.update(buf.as_slice());
+        if let Some(blocks) = blocks.as_mut() {
+            // Chunks start on block boundaries of the piece, so their blocks are its blocks.
+            blocks.extend(hash_blocks(buf));
+        }
+        done += n as u64;
     }
+    Ok(Some(PieceHash {
+        piece: whole.finalize().into(),
+        blocks,
+    }))
 }
 
 /// The SHA-1 of `piece` as stored, or `None` when its data is absent (not downloaded yet).
-/// `buf` is reused between calls so hashing many pieces allocates one piece buffer.
+/// Reads through `buf` in [`HASH_CHUNK`] chunks (see [`hash_piece_streaming`]); reusing `buf`
+/// between calls means hashing many pieces allocates once.
 pub fn hash_piece(
     storage: &dyn Storage,
     geometry: &Geometry,
     piece: u32,
     buf: &mut Vec<u8>,
 ) -> Result<Option<[u8; 20]>, StorageError> {
-    if !read_piece(storage, geometry, piece, buf)? {
-        return Ok(None);
-    }
-    Ok(Some(Sha1::digest(buf.as_slice()).into()))
+    let hashed = hash_piece_streaming(storage, geometry, piece, false, buf)?;
+    Ok(hashed.map(|h| h.piece))
 }
 
-/// The SHA-1 of each [`BLOCK_LEN`] block of `piece` as stored (`None` when absent). After a
-/// piece that once failed finally verifies, comparing these with the hashes of the blocks
-/// each peer sent in the failed attempt shows which peer sent bad data (smart ban).
+/// The SHA-1 of each [`BLOCK_LEN`] block of `piece` as stored (`None` when absent), read
+/// through `buf` in [`HASH_CHUNK`] chunks. After a piece that once failed finally verifies,
+/// comparing these with the hashes of the blocks each peer sent in the failed attempt shows
+/// which peer sent bad data (smart ban).
 pub fn block_hashes(
     storage: &dyn Storage,
     geometry: &Geometry,
     piece: u32,
     buf: &mut Vec<u8>,
 ) -> Result<Option<Vec<[u8; 20]>>, StorageError> {
-    if !read_piece(storage, geometry, piece, buf)? {
-        return Ok(None);
-    }
-    Ok(Some(hash_blocks(buf)))
+    let hashed = hash_piece_streaming(storage, geometry, piece, true, buf)?;
+    Ok(hashed.map(|h| h.blocks.unwrap_or_default()))
 }
 
 /// The SHA-1 of each [`BLOCK_LEN`] block of piece data held in memory (the last block may be
@@ -87,7 +127,8 @@ pub fn check_pieces(
 /// Pieces that cannot be complete because a file they span is missing or too short (per
 /// [`Storage::available_lengths`]) are skipped without reading, so checking a fresh download
 /// reads nothing. The rest are handed out one at a time through a shared counter, so threads
-/// stay busy however the present pieces are distributed; each thread owns one piece buffer.
+/// stay busy however the present pieces are distributed; each thread owns one buffer of
+/// [`HASH_CHUNK`] bytes, whatever the piece length.
 /// A read error other than absence is logged and leaves the piece unverified: it will be
 /// downloaded again, which is the safe outcome.
 ///

@@ -14,15 +14,26 @@
 //! written (or are padding zeros) or fails; missing data is [`StorageError::Absent`], never
 //! zeros, so hashing can tell "not downloaded yet" from "downloaded and wrong".
 //!
+//! **Architecture Invariant:** nothing below the download folder is reached through a
+//! symbolic link (`paths.rs`), no two torrent files are one file on disk (`names.rs`, and
+//! inode checks in `file.rs`), and hashing holds at most [`HASH_CHUNK`] bytes per thread
+//! whatever the piece length.
+//!
 //! [`Geometry::spans`]: crate::geometry::Geometry::spans
 
 mod file;
+mod handles;
 mod hash;
 mod memory;
+mod names;
+mod paths;
 pub mod resume;
 
 pub use file::{FileStorage, DEFAULT_MAX_OPEN};
-pub use hash::{block_hashes, check_pieces, hash_blocks, hash_piece, verify_pieces};
+pub use hash::{
+    block_hashes, check_pieces, hash_blocks, hash_piece, hash_piece_streaming, verify_pieces,
+    PieceHash, HASH_CHUNK,
+};
 pub use memory::{MemoryStorage, MEMORY_PATH};
 pub use resume::{FileStamp, Resume};
 
@@ -42,7 +53,9 @@ pub trait Storage: Send + Sync + 'static {
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError>;
 
     /// Makes every write since the last sync durable (fsync). The resume file may only record
-    /// pieces written before a successful sync; see [`resume`].
+    /// pieces written before a successful sync; see [`resume`]. Once a sync has failed, a
+    /// storage that cannot know what the failure lost keeps failing ([`FileStorage`] does:
+    /// [`StorageError::SyncFailedEarlier`]).
     fn sync(&self) -> Result<(), StorageError>;
 
     /// How many leading bytes of each file could be read, when that is cheap to know (one
@@ -145,6 +158,65 @@ pub enum StorageError {
         /// What is wrong with it (field name and value).
         reason: String,
     },
+    /// A symbolic link below the download folder, where a file or folder of the torrent (or
+    /// the resume folder) should be. Never followed: it could lead anywhere.
+    #[error("{} is a symbolic link: links below the download folder are never followed", path.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Two files of the torrent would be one file on disk, so writing one would overwrite
+    /// the other's (possibly verified) pieces.
+    #[error("torrent files {} and {} would clash on disk: {why}", first.display(), second.display())]
+    Aliased {
+        /// One file's path (relative to the download folder for name clashes).
+        first: PathBuf,
+        /// The other's.
+        second: PathBuf,
+        /// How they clash.
+        why: Alias,
+    },
+    /// The torrent's top-level name is the folder that holds our resume files.
+    #[error(
+        "torrent name {name} is reserved: the download folder's {} folder holds resume files",
+        resume::RESUME_DIR
+    )]
+    ReservedName {
+        /// The name, as the torrent spells it.
+        name: String,
+    },
+    /// A sync failed earlier. The kernel may have dropped the data that failed to reach the
+    /// disk and cleared the error, so no later sync can vouch for data written before it:
+    /// only re-hashing on the next start can.
+    #[error("sync {} failed earlier: data written before it may be lost", path.display())]
+    SyncFailedEarlier {
+        /// The file or folder whose sync failed first.
+        path: PathBuf,
+    },
+}
+
+/// How two files of a torrent clash on disk ([`StorageError::Aliased`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alias {
+    /// Their paths differ only in letter case or Unicode normal form.
+    Name,
+    /// The first file's path is, but for case or normal form, a folder of the second's.
+    Folder,
+    /// Both paths lead to one file on disk (same device and inode: a hard link, or a
+    /// filesystem folding names in a way [`Alias::Name`] does not foresee).
+    SameFile,
+}
+
+impl fmt::Display for Alias {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Alias::Name => "their paths differ only in letter case or Unicode normal form",
+            Alias::Folder => {
+                "the first is a folder of the second but for letter case or Unicode normal form"
+            }
+            Alias::SameFile => "both paths lead to the same file (same device and inode)",
+        })
+    }
 }
 
 impl StorageError {
@@ -156,8 +228,12 @@ impl StorageError {
             StorageError::Absent { .. } => io::ErrorKind::NotFound,
             StorageError::UnsafePath { .. }
             | StorageError::OutOfRange { .. }
-            | StorageError::NoSuchPiece { .. } => io::ErrorKind::InvalidInput,
+            | StorageError::NoSuchPiece { .. }
+            | StorageError::Symlink { .. }
+            | StorageError::Aliased { .. }
+            | StorageError::ReservedName { .. } => io::ErrorKind::InvalidInput,
             StorageError::BadResume { .. } => io::ErrorKind::InvalidData,
+            StorageError::SyncFailedEarlier { .. } => io::ErrorKind::Other,
         }
     }
 

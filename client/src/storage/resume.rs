@@ -4,17 +4,29 @@
 //! **Where:** `<download folder>/.bitswarm/<info-hash hex>.resume` ([`resume_path`]). Beside
 //! the data, so moving or deleting the folder moves or deletes the resume state with it, and
 //! keyed by info-hash, so several torrents downloaded into one folder do not collide.
+//! A torrent whose top-level name is `.bitswarm` (in any case or normal form) would share the
+//! folder with us, so [`FileStorage::new`] refuses it (see `names.rs`); and like everything
+//! below the download folder, a link in place of `.bitswarm` is never followed: saving fails,
+//! and restoring ignores what is behind it.
 //!
 //! **Format:** a bencoded dictionary `{version: 1, info hash: 20 bytes, have: bitfield bytes,
 //! files: [stamp...]}`, where a stamp is `"missing"`, `"pad"` or `[length, mtime seconds,
 //! mtime nanoseconds]`. Bencode because we already have a strict decoder for it.
 //!
-//! **The protocol the caller must follow** (so that neither `kill -9` nor a power cut can
-//! make a restart trust bytes that are not on disk):
-//! 1. Put in `have` only pieces that were verified *and* whose blocks were all written before
-//!    step 2 started.
-//! 2. [`Storage::sync`](super::Storage::sync) the data files.
+//! **The protocol** (so that neither `kill -9` nor a power cut can make a restart trust bytes
+//! that are not on disk), which [`save_verified`] carries out in one call:
+//! 1. The caller puts in `have` only pieces that were verified *and* whose blocks were all
+//!    written before step 2 started.
+//! 2. [`Storage::sync`] the data files.
 //! 3. Take [`stamps`] *after* the sync (so they describe the durable files), then [`save`].
+//!
+//! **Decision: a failed sync deletes the resume file.** When step 2 fails, nothing is saved,
+//! and the resume file already there is removed too. An older file claims only pieces that
+//! were durable at its own save, and we never rewrite a verified piece, so in theory it could
+//! stay. But a disk that failed an `fsync` may have dropped data we no longer know of, and
+//! Linux may clear the error after reporting it once, so we prefer to vouch for nothing: the
+//! next start re-hashes everything, which costs time, never correctness. `FileStorage` keeps
+//! failing every later sync, so no later save in the same run can claim those pieces either.
 //!
 //! [`save`] is atomic (temporary file, fsync, rename, fsync of the folder): a crash leaves
 //! either the old resume file or the new one, never a torn one. On start, [`restore`] trusts a
@@ -26,15 +38,15 @@
 //! window of our save could go unnoticed. Our own later writes cannot hurt trusted pieces:
 //! we never rewrite a verified piece, and pieces do not overlap.
 
-use super::{hash, FileStorage, Op, StorageError};
+use super::{hash, paths, FileStorage, Op, Storage, StorageError};
 use crate::bencode::{self, Node, Value};
 use crate::bitfield::Bitfield;
 use crate::geometry::Geometry;
 use crate::InfoHash;
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The folder, inside the download folder, that holds resume files.
@@ -77,10 +89,16 @@ pub enum FileStamp {
 }
 
 impl FileStamp {
-    /// The stamp of the file at `path` now.
+    /// The stamp of the file at `path` now. A symbolic link there is `Missing`: what it
+    /// points at is never ours to trust.
     pub fn of(path: &Path) -> FileStamp {
-        match fs::metadata(path) {
-            Ok(meta) if meta.is_file() => FileStamp::Present {
+        FileStamp::from_metadata(fs::symlink_metadata(path).ok())
+    }
+
+    /// The stamp of what `meta` describes: `Present` only for a regular file.
+    fn from_metadata(meta: Option<Metadata>) -> FileStamp {
+        match meta {
+            Some(meta) if meta.is_file() => FileStamp::Present {
                 length_on_disk: meta.len(),
                 mtime_ns: i128::from(meta.mtime()) * NANOS_PER_SEC + i128::from(meta.mtime_nsec()),
             },
@@ -89,21 +107,81 @@ impl FileStamp {
     }
 }
 
-/// The current stamp of every file of `storage`, in torrent order.
+/// The current stamp of every file of `storage`, in torrent order. A file reached through a
+/// symbolic link anywhere below the download folder stamps as `Missing`.
 pub fn stamps(storage: &FileStorage) -> Vec<FileStamp> {
     (0..storage.file_count())
-        .map(|i| match storage.file_path(i) {
-            _ if storage.is_pad(i) => FileStamp::Pad,
-            Some(path) => FileStamp::of(path),
-            None => FileStamp::Missing,
+        .map(|i| match storage.is_pad(i) {
+            true => FileStamp::Pad,
+            false => FileStamp::from_metadata(storage.regular_file(i)),
         })
         .collect()
+}
+
+/// Records durably which pieces of `files` are verified, following the whole protocol of the
+/// module docs: cut verified files that are longer than the torrent says (see `file.rs`),
+/// sync the data, take the stamps after the sync, write `<root>/.bitswarm/<hash>.resume`
+/// atomically. `have` must hold only pieces verified from data written before this call.
+///
+/// On a failed sync (this one or any earlier one of `files`), returns that error and leaves no
+/// resume file for `info_hash` at all (see the module docs); any other error leaves the
+/// previous resume file, which claims only data that was durable when it was saved. Either
+/// way, an error means the pieces in `have` are not known to be durable.
+pub fn save_verified(
+    files: &FileStorage,
+    info_hash: &InfoHash,
+    have: &Bitfield,
+) -> Result<(), StorageError> {
+    let path = resume_path(files.root(), info_hash);
+    files.trim_verified(have)?;
+    if let Err(error) = files.sync() {
+        discard(files.root(), &path);
+        return Err(error);
+    }
+    let resume = Resume {
+        info_hash: *info_hash,
+        have: have.clone(),
+        files: stamps(files),
+    };
+    // The resume folder is below the download folder, so a link there is refused like any.
+    resume_folder(files.root(), true)?;
+    save(&path, &resume)
+}
+
+/// Removes the resume file at `path` after a failed sync, and makes the removal durable. A
+/// failure to do so is logged: the caller is already returning the sync error, and the file
+/// left behind claims only pieces that were durable when it was saved.
+fn discard(root: &Path, path: &Path) {
+    // Through a link the file would not be ours: there is nothing of ours to remove.
+    if !matches!(resume_folder(root, false), Ok(paths::Folders::Ready(_))) {
+        return;
+    }
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+        Err(error) => {
+            let path = path.display();
+            tracing::warn!(%path, %error, "cannot remove the resume file after a failed sync");
+            return;
+        }
+    }
+    let dir = root.join(RESUME_DIR);
+    if let Err(error) = File::open(&dir).and_then(|d| d.sync_all()) {
+        let dir = dir.display();
+        tracing::warn!(%dir, %error, "cannot sync the resume folder after removing its file");
+    }
 }
 
 /// Where the resume file of `info_hash` lives for a download folder `root`.
 pub fn resume_path(root: &Path, info_hash: &InfoHash) -> PathBuf {
     root.join(RESUME_DIR)
         .join(format!("{}.resume", info_hash.to_hex()))
+}
+
+/// Examines (and with `create`, makes) `root`'s resume folder without following a link. The
+/// walk checks the folders of a file's path, so it is given a file inside the folder.
+fn resume_folder(root: &Path, create: bool) -> Result<paths::Folders, StorageError> {
+    paths::folders(root, &Path::new(RESUME_DIR).join("x.resume"), create)
 }
 
 /// Writes `resume` to `path` atomically and durably (see the module docs), creating its folder.
@@ -116,7 +194,14 @@ pub fn save(path: &Path, resume: &Resume) -> Result<(), StorageError> {
     let mut tmp = OsString::from(path.as_os_str());
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let mut file = File::create(&tmp).map_err(|e| StorageError::io(Op::Create, &tmp, e))?;
+    // Never through a link planted at the temporary name: it could point anywhere.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(|e| paths::open_error(Op::Create, &tmp, e))?;
     file.write_all(&encode(resume))
         .map_err(|e| StorageError::io(Op::Write, &tmp, e))?;
     file.sync_all()
@@ -137,10 +222,14 @@ pub fn load(
     info_hash: &InfoHash,
     piece_count: u32,
 ) -> Result<Option<Resume>, StorageError> {
-    let file = match File::open(path) {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StorageError::io(Op::Open, path, e)),
+        Err(e) => return Err(paths::open_error(Op::Open, path, e)),
     };
     let mut bytes = Vec::new();
     file.take(MAX_RESUME_LEN + 1)
@@ -230,7 +319,10 @@ pub fn restore(
 ) -> Bitfield {
     let geometry = storage.geometry();
     let path = resume_path(storage.root(), info_hash);
-    let resume = match load(&path, info_hash, geometry.piece_count()) {
+    // A link in place of the resume folder could lead to a resume file that is not ours.
+    let folder = resume_folder(storage.root(), false);
+    let loaded = folder.and_then(|_| load(&path, info_hash, geometry.piece_count()));
+    let resume = match loaded {
         Ok(resume) => resume,
         Err(error) => {
             tracing::warn!(%error, "ignoring resume file, checking all pieces");

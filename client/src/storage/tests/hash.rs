@@ -2,14 +2,35 @@
 
 use super::{album, write_piece};
 use crate::bitfield::Bitfield;
+use crate::geometry::BLOCK_LEN;
+use crate::metainfo::Info;
 use crate::storage::{
-    block_hashes, check_pieces, hash_blocks, hash_piece, verify_pieces, FileStorage, MemoryStorage,
-    Storage, StorageError,
+    block_hashes, check_pieces, hash_blocks, hash_piece, hash_piece_streaming, verify_pieces,
+    FileStorage, MemoryStorage, Storage, StorageError, HASH_CHUNK,
 };
 use sha1::{Digest, Sha1};
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Records the longest single read, to prove hashing memory does not follow the piece length.
+struct LongestRead<S> {
+    inner: S,
+    longest: AtomicUsize,
+}
+
+impl<S: Storage> Storage for LongestRead<S> {
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.inner.write(offset, data)
+    }
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.longest.fetch_max(buf.len(), Ordering::Relaxed);
+        self.inner.read(offset, buf)
+    }
+    fn sync(&self) -> Result<(), StorageError> {
+        self.inner.sync()
+    }
+}
 
 /// Counts reads, to prove the fast path reads nothing.
 struct Counting<S> {
@@ -149,4 +170,60 @@ fn verify_only_the_pieces_asked_for_in_memory() {
     // Missing hashes (a truncated list) mean "cannot verify", not a panic.
     let have = check_pieces(&storage, &g, &t.info.pieces[..2], 2, &|_| {});
     assert_eq!(have.iter_ones().collect::<Vec<_>>(), vec![1]);
+}
+
+#[test]
+fn hashing_reads_at_most_one_chunk_whatever_the_piece_length() {
+    const PIECE: u64 = 4 * 1024 * 1024;
+    // Two 4 MiB pieces and a short one whose last block is short too.
+    let t = super::torrent(
+        "big",
+        false,
+        &[("big", 2 * PIECE + 3 * u64::from(BLOCK_LEN) + 100, false)],
+        PIECE,
+    );
+    let Info { pieces, .. } = &t.info;
+    let g = t.info.geometry();
+    let storage = LongestRead {
+        inner: MemoryStorage::with_content(&t.content),
+        longest: AtomicUsize::new(0),
+    };
+    // A caller's buffer that once held a whole piece is shrunk, not reused at that size.
+    let mut buf = vec![0; PIECE as usize];
+    for piece in 0..g.piece_count() {
+        let start = g.piece_offset(piece) as usize;
+        let data = &t.content[start..start + g.piece_len(piece) as usize];
+        let hashed = hash_piece_streaming(&storage, &g, piece, true, &mut buf)
+            .unwrap()
+            .unwrap();
+        assert_eq!(hashed.piece, pieces[piece as usize], "piece {piece}");
+        assert_eq!(hashed.blocks, Some(hash_blocks(data)), "piece {piece}");
+        assert!(buf.len() <= HASH_CHUNK && buf.capacity() < PIECE as usize);
+        let plain = hash_piece_streaming(&storage, &g, piece, false, &mut buf).unwrap();
+        assert_eq!(plain.unwrap().blocks, None);
+        assert_eq!(
+            hash_piece(&storage, &g, piece, &mut buf).unwrap(),
+            Some(pieces[piece as usize])
+        );
+        assert_eq!(
+            block_hashes(&storage, &g, piece, &mut buf).unwrap(),
+            Some(hash_blocks(data))
+        );
+    }
+    assert_eq!(
+        check_pieces(&storage, &g, pieces, 3, &|_| {}).count_ones(),
+        3
+    );
+    let longest = storage.longest.load(Ordering::Relaxed);
+    assert!(longest <= HASH_CHUNK, "read {longest} bytes at once");
+    assert_eq!(longest, HASH_CHUNK);
+    assert_eq!(HASH_CHUNK % BLOCK_LEN as usize, 0);
+
+    // Absent data anywhere in the piece, even in its last chunk, is "not there yet".
+    let partial = MemoryStorage::new(g.total_length());
+    partial.write(0, &t.content[..PIECE as usize - 1]).unwrap();
+    assert_eq!(
+        hash_piece_streaming(&partial, &g, 0, true, &mut buf).unwrap(),
+        None
+    );
 }

@@ -3,7 +3,9 @@
 
 mod file;
 mod hash;
+mod links;
 mod memory;
+mod names;
 mod resume;
 
 use super::Storage;

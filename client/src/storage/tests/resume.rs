@@ -3,7 +3,7 @@
 use super::{album, torrent, write_piece, Torrent};
 use crate::bitfield::Bitfield;
 use crate::storage::resume::{
-    changed_pieces, load, restore, resume_path, save, stamps, trusted_pieces,
+    changed_pieces, load, restore, resume_path, save, save_verified, stamps, trusted_pieces,
 };
 use crate::storage::{FileStamp, FileStorage, Resume, Storage, StorageError};
 use crate::InfoHash;
@@ -14,7 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 const HASH: InfoHash = InfoHash([0xab; 20]);
 
-/// Downloads all of `t` into `dir`, syncs, and saves a resume file the way the shell must.
+/// Downloads all of `t` into `dir` and saves a resume file the way the shell does.
 fn complete(t: &Torrent, dir: &Path) -> FileStorage {
     let storage = FileStorage::new(dir, &t.info, 64).unwrap();
     storage.prepare().unwrap();
@@ -22,13 +22,7 @@ fn complete(t: &Torrent, dir: &Path) -> FileStorage {
     for piece in 0..g.piece_count() {
         write_piece(&storage, &g, &t.content, piece);
     }
-    storage.sync().unwrap();
-    let resume = Resume {
-        info_hash: HASH,
-        have: Bitfield::full(g.piece_count()),
-        files: stamps(&storage),
-    };
-    save(&resume_path(dir, &HASH), &resume).unwrap();
+    save_verified(&storage, &HASH, &Bitfield::full(g.piece_count())).unwrap();
     storage
 }
 
@@ -319,4 +313,117 @@ fn restore_trusts_untouched_data_and_verifies_the_rest() {
     let have = restore(&storage, &HASH, &t.info.pieces, 2, &progress);
     assert_eq!(ones(&have), vec![0, 1, 2, 3, 5, 6, 7]);
     assert_eq!(calls.load(Ordering::Relaxed), 13);
+}
+
+#[test]
+fn save_verified_records_the_synced_stamps() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 64).unwrap();
+    let g = storage.geometry().clone();
+    let mut have = Bitfield::new(8);
+    for piece in [0, 1, 7] {
+        write_piece(&storage, &g, &t.content, piece);
+        have.set(piece, true);
+    }
+    save_verified(&storage, &HASH, &have).unwrap();
+    let loaded = load(&resume_path(dir.path(), &HASH), &HASH, 8)
+        .unwrap()
+        .unwrap();
+    assert_eq!(ones(&loaded.have), vec![0, 1, 7]);
+    assert_eq!(loaded.files, stamps(&storage));
+    assert_eq!(loaded.files[2], FileStamp::Missing);
+    let have = restore(&storage, &HASH, &t.info.pieces, 2, &|_| {});
+    assert_eq!(ones(&have), vec![0, 1, 7]);
+}
+
+#[test]
+fn a_failed_sync_leaves_no_resume_claiming_pieces() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    let path = resume_path(dir.path(), &HASH);
+    // An older resume file claiming everything, as a previous run left it.
+    drop(complete(&t, dir.path()));
+    assert!(load(&path, &HASH, 8).unwrap().is_some());
+
+    // One handle, so sync must reopen a.bin, which vanished after being written: that sync
+    // fails, as an fsync error would.
+    let storage = FileStorage::new(dir.path(), &t.info, 1).unwrap();
+    let g = storage.geometry().clone();
+    write_piece(&storage, &g, &t.content, 0);
+    write_piece(&storage, &g, &t.content, 7);
+    fs::remove_file(dir.path().join("album/a.bin")).unwrap();
+    let full = Bitfield::full(8);
+    let err = save_verified(&storage, &HASH, &full).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::Io {
+                op: crate::storage::Op::Sync,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        load(&path, &HASH, 8).unwrap(),
+        None,
+        "resume file left behind"
+    );
+    assert!(dir.path().join(".bitswarm").is_dir());
+
+    // Writing the data again does not make a later save claim it: the failure is remembered.
+    write_piece(&storage, &g, &t.content, 0);
+    let err = save_verified(&storage, &HASH, &full).unwrap_err();
+    assert!(
+        matches!(err, StorageError::SyncFailedEarlier { .. }),
+        "{err}"
+    );
+    assert_eq!(load(&path, &HASH, 8).unwrap(), None);
+
+    // The next run has no resume file and so re-hashes everything, finding what the lost
+    // file took with it (pieces 1 and 2, in a.bin and never rewritten), which the older
+    // resume file would have vouched for.
+    let next = FileStorage::new(dir.path(), &t.info, 64).unwrap();
+    let checked = AtomicUsize::new(0);
+    let have = restore(&next, &HASH, &t.info.pieces, 2, &|_| {
+        checked.fetch_add(1, Ordering::Relaxed);
+    });
+    assert_eq!(ones(&have), vec![0, 3, 4, 5, 6, 7]);
+    assert_eq!(checked.load(Ordering::Relaxed), 8);
+}
+
+#[test]
+fn save_verified_cuts_a_longer_file_only_once_it_is_verified() {
+    let t = album();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("album/a.bin");
+    fs::create_dir_all(a.parent().unwrap()).unwrap();
+    let mut old = t.content[..40000].to_vec();
+    old.extend([7; 500]);
+    fs::write(&a, &old).unwrap();
+    let storage = FileStorage::new(dir.path(), &t.info, 64).unwrap();
+    storage.prepare().unwrap();
+    let have = restore(&storage, &HASH, &t.info.pieces, 2, &|_| {});
+    // Pieces 0 and 1 lie in a.bin alone; piece 2 needs sub/b.bin too.
+    assert_eq!(ones(&have), vec![0, 1]);
+    save_verified(&storage, &HASH, &have).unwrap();
+    assert_eq!(
+        fs::read(&a).unwrap(),
+        old,
+        "piece 2 of a.bin is not verified yet"
+    );
+    let g = storage.geometry().clone();
+    for piece in 2..8 {
+        write_piece(&storage, &g, &t.content, piece);
+    }
+    save_verified(&storage, &HASH, &Bitfield::full(8)).unwrap();
+    assert_eq!(fs::read(&a).unwrap(), &t.content[..40000]);
+    // The stamps describe the cut file, so a restart trusts everything.
+    let checked = AtomicUsize::new(0);
+    let have = restore(&storage, &HASH, &t.info.pieces, 2, &|_| {
+        checked.fetch_add(1, Ordering::Relaxed);
+    });
+    assert!(have.is_full());
+    assert_eq!(checked.load(Ordering::Relaxed), 0);
 }
