@@ -20,7 +20,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(failure) => {
             // One line naming the problem: the whole error chain joined, never a backtrace.
-            eprintln!("bitswarm: {:#}", failure.error);
+            // Errors quote torrent contents (paths, fields), so they are escaped like them.
+            let line = format!("{:#}", failure.error);
+            eprintln!("bitswarm: {}", cli::display::escape(&line));
             ExitCode::from(failure.code)
         }
     }

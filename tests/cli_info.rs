@@ -95,3 +95,65 @@ fn malformed_inputs_exit_2_with_one_line() {
     let err = bad_input(&["info", "magnet:?dn=x"]);
     assert!(err.contains("xt"), "{err}");
 }
+
+/// A torrent whose every free-text field tries to steer the terminal: colour and clear-screen
+/// sequences, a carriage return to overwrite the line, an 8-bit CSI, a title-setting OSC and a
+/// right-to-left override that would show `exe.txt` for `txt.exe`.
+fn hostile_torrent(dir: &std::path::Path) -> std::path::PathBuf {
+    use bitswarm_client::bencode::{encode, Value};
+
+    let text = |s: &str| Value::bytes(s);
+    let mut file = Value::dict();
+    file.insert("length", Value::Int(10));
+    file.insert(
+        "path",
+        Value::List(vec![
+            text("dir\x1b]0;pwned\x07"),
+            text("file\u{202e}txt.exe"),
+        ]),
+    );
+    let mut info = Value::dict();
+    info.insert("name", text("evil\x1b[31mred\rname"));
+    info.insert("piece length", Value::Int(16384));
+    info.insert("pieces", Value::Bytes(vec![0; 20]));
+    info.insert("files", Value::List(vec![file]));
+    let mut root = Value::dict();
+    root.insert("info", info);
+    root.insert("announce", text("http://t.test/\x1b[2J"));
+    root.insert(
+        "announce-list",
+        Value::List(vec![Value::List(vec![
+            text("http://t.test/\x1b[2J"),
+            text("udp://u.test:1\r"),
+        ])]),
+    );
+    root.insert("comment", text("line one\x1b[0m\nline two\rover"));
+    root.insert("created by", text("maker\u{9b}6n"));
+    root.insert("url-list", Value::List(vec![text("http://w.test/\x1b[5m")]));
+    let path = dir.join("hostile.torrent");
+    std::fs::write(&path, encode(&root)).unwrap();
+    path
+}
+
+#[test]
+fn control_characters_in_torrent_text_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = hostile_torrent(dir.path());
+    let out = stdout_of(&["info", path.to_str().unwrap()]);
+    let raw: Vec<char> = out
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+        .collect();
+    assert!(raw.is_empty(), "raw control characters {raw:?} in {out}");
+    // The temporary directory's name is not part of the output, so the snapshot is stable.
+    insta::assert_snapshot!(out);
+
+    // JSON keeps the exact text; serde_json escapes it for the terminal.
+    let json = stdout_of(&["info", path.to_str().unwrap(), "--json"]);
+    assert!(
+        !json.contains('\x1b') && json.contains("\\u001b[31m"),
+        "{json}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["name"], "evil\x1b[31mred\rname");
+}

@@ -91,7 +91,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     } else if !args.quiet {
         eprintln!(
             "{}: {} in {:.1}s ({} downloaded, {} wasted, {} banned)",
-            meta.info.name,
+            super::display::escape(&meta.info.name),
             if summary.complete {
                 "complete"
             } else {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use bitswarm_client::{Magnet, Metainfo};
 use serde_json::{json, Value};
 
+use super::display::escape;
 use super::units::format_size;
 use super::{read_input, Failure};
 
@@ -77,7 +78,7 @@ fn torrent_text(m: &Metainfo) -> String {
     let mut out = String::new();
     let info = &m.info;
     let total = info.total_length();
-    let _ = writeln!(out, "Name:        {}", info.name);
+    let _ = writeln!(out, "Name:        {}", escape(&info.name));
     let _ = writeln!(out, "Info-hash:   {}", m.info_hash);
     let _ = writeln!(
         out,
@@ -92,19 +93,21 @@ fn torrent_text(m: &Metainfo) -> String {
         if info.private { "yes" } else { "no" }
     );
     if let Some(c) = &m.created_by {
-        let _ = writeln!(out, "Created by:  {c}");
+        let _ = writeln!(out, "Created by:  {}", escape(c));
     }
     if let Some(d) = m.creation_date {
         let _ = writeln!(out, "Created on:  {}", format_date(d));
     }
     if let Some(c) = &m.comment {
-        let _ = writeln!(out, "Comment:     {}", c.replace('\n', "\n             "));
+        // Line breaks stay line breaks, indented under the first line; all else is escaped.
+        let lines: Vec<_> = c.split('\n').map(escape).collect();
+        let _ = writeln!(out, "Comment:     {}", lines.join("\n             "));
     }
     tracker_text(&mut out, &m.trackers());
     if !m.url_list.is_empty() {
         let _ = writeln!(out, "\nWeb seeds:");
         for w in &m.url_list {
-            let _ = writeln!(out, "  {w}");
+            let _ = writeln!(out, "  {}", escape(w));
         }
     }
     let _ = writeln!(out, "\nFiles ({}):", info.files.len());
@@ -112,7 +115,7 @@ fn torrent_text(m: &Metainfo) -> String {
         let _ = writeln!(
             out,
             "  {} ({})",
-            info.file_path(i).display(),
+            escape(&info.file_path(i).to_string_lossy()),
             format_size(f.length)
         );
     }
@@ -124,7 +127,7 @@ fn magnet_text(m: &Magnet) -> String {
     let _ = writeln!(
         out,
         "Name:        {}",
-        m.name.as_deref().unwrap_or("(not given)")
+        m.name.as_deref().map_or("(not given)".into(), escape)
     );
     let _ = writeln!(out, "Info-hash:   {}", m.info_hash);
     let _ = writeln!(
@@ -142,7 +145,7 @@ fn magnet_text(m: &Magnet) -> String {
     if !m.web_seeds.is_empty() {
         let _ = writeln!(out, "\nWeb seeds:");
         for w in &m.web_seeds {
-            let _ = writeln!(out, "  {w}");
+            let _ = writeln!(out, "  {}", escape(w));
         }
     }
     out
@@ -156,6 +159,7 @@ fn tracker_text(out: &mut String, tiers: &[Vec<String>]) {
     let _ = writeln!(out, "\nTrackers:");
     for (i, tier) in tiers.iter().enumerate() {
         for (j, url) in tier.iter().enumerate() {
+            let url = escape(url);
             if j == 0 {
                 let _ = writeln!(out, "  tier {}: {url}", i + 1);
             } else {

@@ -2,6 +2,7 @@
 
 mod create;
 mod demo;
+pub mod display;
 mod download;
 mod info;
 mod sim;
@@ -114,7 +115,10 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>, Failure> {
         .map_err(|e| Failure::bad_input(anyhow::anyhow!("cannot read {}: {e}", path.display())))
 }
 
-/// Resolves on SIGINT or SIGTERM: the start of a graceful stop.
+/// Resolves on SIGINT or SIGTERM: the start of a graceful stop, which takes at most a couple
+/// of seconds (the `stopped` announce has a 1.5 s deadline). A second SIGINT or SIGTERM ends
+/// the process at once, by that signal: shells report exit status 130 (SIGINT) or 143
+/// (SIGTERM), and a script running us in a loop sees the interrupt as an interrupt.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
@@ -129,5 +133,19 @@ pub async fn shutdown_signal() {
         _ = int.recv() => {}
         _ = term.recv() => {}
     }
-    tracing::info!("signal received; stopping");
+    tracing::info!("signal received; stopping (another one exits at once)");
+    die_on_next_signal();
+}
+
+/// Restores the default action of SIGINT and SIGTERM, which ends the process. Only the kernel
+/// acts on the next signal then: no runtime, thread or lock of ours has to be responsive, so
+/// it works even while a resolver thread hangs on a dead DNS server during shutdown.
+fn die_on_next_signal() {
+    // SAFETY: `signal` with `SIG_DFL` installs no handler of ours, so nothing needs to be
+    // async-signal-safe. It replaces tokio's handlers for these two signals, which is the
+    // point: the graceful stop they asked for is already under way.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+    }
 }

@@ -1,5 +1,8 @@
 //! The strict bencode decoder: every rejection names the byte offset where it happened.
 
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
 use super::{Kind, Node};
 
 /// How deeply lists and dictionaries may nest. Real torrents nest four or five levels; the
@@ -110,29 +113,7 @@ impl<'a> Decoder<'a> {
                     return self.err(ErrorKind::TooDeep);
                 }
                 self.pos += 1;
-                let mut entries: Vec<(&'a [u8], Node<'a>)> = Vec::new();
-                while self.peek()? != b'e' {
-                    if !self.peek()?.is_ascii_digit() {
-                        return self.err(ErrorKind::NonStringKey);
-                    }
-                    let key_at = self.pos;
-                    let key = self.bytes()?;
-                    // Keys are usually sorted, so the common case compares with the last one.
-                    let duplicate = match entries.last() {
-                        Some((last, _)) if *last < key => false,
-                        _ => entries.iter().any(|(k, _)| *k == key),
-                    };
-                    if duplicate {
-                        return Err(DecodeError {
-                            offset: key_at,
-                            kind: ErrorKind::DuplicateKey,
-                        });
-                    }
-                    let value = self.value(depth + 1)?;
-                    entries.push((key, value));
-                }
-                self.pos += 1;
-                Kind::Dict(entries)
+                Kind::Dict(self.dict_entries(depth)?)
             }
             other => return self.err(ErrorKind::UnexpectedByte(other)),
         };
@@ -140,6 +121,47 @@ impl<'a> Decoder<'a> {
             kind,
             span: start..self.pos,
         })
+    }
+
+    /// Parses the entries of a dictionary after its `d`, through its `e`.
+    ///
+    /// Duplicate keys are refused at the offset of the repeated key. While keys arrive sorted
+    /// (the canonical case) comparing with the previous key suffices; once the order breaks,
+    /// every key seen so far goes into a `BTreeSet`, so a hostile dictionary in reverse order
+    /// costs O(n log n) comparisons instead of the O(n^2) of scanning the previous entries.
+    fn dict_entries(&mut self, depth: usize) -> Result<Vec<(&'a [u8], Node<'a>)>, DecodeError> {
+        let mut entries: Vec<(&'a [u8], Node<'a>)> = Vec::new();
+        // `None` while the keys so far are strictly increasing.
+        let mut seen: Option<BTreeSet<Key<'a>>> = None;
+        while self.peek()? != b'e' {
+            if !self.peek()?.is_ascii_digit() {
+                return self.err(ErrorKind::NonStringKey);
+            }
+            let key_at = self.pos;
+            let key = Key(self.bytes()?);
+            let fresh = match (&mut seen, entries.last()) {
+                (Some(set), _) => set.insert(key),
+                (None, None) => true,
+                (None, Some((last, _))) if Key(last) < key => true,
+                (None, Some(_)) => {
+                    // Keys before this one are strictly increasing, hence distinct.
+                    let mut set: BTreeSet<Key<'a>> = entries.iter().map(|(k, _)| Key(k)).collect();
+                    let fresh = set.insert(key);
+                    seen = Some(set);
+                    fresh
+                }
+            };
+            if !fresh {
+                return Err(DecodeError {
+                    offset: key_at,
+                    kind: ErrorKind::DuplicateKey,
+                });
+            }
+            let value = self.value(depth + 1)?;
+            entries.push((key.0, value));
+        }
+        self.pos += 1;
+        Ok(entries)
     }
 
     /// Parses `-?[0-9]+e` after the `i`, with no leading zeros and no `-0`.
@@ -234,5 +256,53 @@ impl<'a> Decoder<'a> {
         let bytes = &self.input[self.pos..self.pos + len];
         self.pos += len;
         Ok(bytes)
+    }
+}
+
+/// A dictionary key, ordered as raw bytes (the order BEP 3 sorts keys by).
+///
+/// It exists so tests can count key comparisons: the cost of the duplicate check is asserted
+/// as a deterministic number, not timed.
+#[derive(Debug, Clone, Copy)]
+struct Key<'a>(&'a [u8]);
+
+impl Ord for Key<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        #[cfg(test)]
+        comparisons::bump();
+        self.0.cmp(other.0)
+    }
+}
+
+impl PartialOrd for Key<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Key<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Key<'_> {}
+
+/// A per-thread count of key comparisons, so a test sees only its own decoding.
+#[cfg(test)]
+pub(super) mod comparisons {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(in crate::bencode) fn bump() {
+        COUNT.with(|c| c.set(c.get() + 1));
+    }
+
+    /// Comparisons made on this thread so far.
+    pub fn count() -> u64 {
+        COUNT.with(Cell::get)
     }
 }

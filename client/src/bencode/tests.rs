@@ -59,6 +59,8 @@ fn rejections_name_the_offset() {
         (b"03:abc", 0, ErrorKind::LeadingZero),
         (b"di1e1:ae", 1, ErrorKind::NonStringKey),
         (b"d1:ai1e1:ai2ee", 7, ErrorKind::DuplicateKey),
+        // Once the order breaks, a key greater than the one before it can still repeat.
+        (b"d2:cci0e0:i0e2:cci0ee", 13, ErrorKind::DuplicateKey),
         (b"x", 0, ErrorKind::UnexpectedByte(b'x')),
         (b"3x:abc", 1, ErrorKind::UnexpectedByte(b'x')),
         (
@@ -111,6 +113,71 @@ fn prefix_decoding_reports_consumed_length() {
     assert_eq!(node.get("a").unwrap().as_int(), Some(1));
 }
 
+/// A dictionary with the given keys in the given order, each holding `i0e`, and the offset
+/// where each key starts.
+fn dict_with_keys(keys: &[Vec<u8>]) -> (Vec<u8>, Vec<usize>) {
+    let mut out = b"d".to_vec();
+    let mut offsets = Vec::with_capacity(keys.len());
+    for k in keys {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{}:", k.len()).as_bytes());
+        out.extend_from_slice(k);
+        out.extend_from_slice(b"i0e");
+    }
+    out.push(b'e');
+    (out, offsets)
+}
+
+/// `n` distinct keys of equal width, in decreasing order: the worst case for a check that
+/// compares each key with the ones before it.
+fn reversed_keys(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .rev()
+        .map(|i| format!("{i:08}").into_bytes())
+        .collect()
+}
+
+#[test]
+fn reversed_keys_cost_n_log_n_comparisons() {
+    let n: u64 = 4096;
+    let (input, _) = dict_with_keys(&reversed_keys(n as usize));
+    let before = decode::comparisons::count();
+    let node = decode(&input).unwrap();
+    let used = decode::comparisons::count() - before;
+    assert_eq!(node.as_dict().unwrap().len(), n as usize);
+    // A balanced search tree needs about log2(n) = 12 comparisons per insert; scanning every
+    // earlier key would need n^2 / 2, about eight million.
+    let bound = 4 * n * u64::from(n.ilog2() + 1);
+    assert!(
+        used <= bound,
+        "{used} comparisons for {n} keys, bound {bound}"
+    );
+}
+
+#[test]
+fn hundred_thousand_reversed_keys_decode_and_duplicates_are_found() {
+    let mut keys = reversed_keys(100_000);
+    let (input, _) = dict_with_keys(&keys);
+    assert_eq!(decode(&input).unwrap().as_dict().unwrap().len(), 100_000);
+    // Repeat a key from the middle at the end: found at the offset of the repeat.
+    keys.push(keys[50_000].clone());
+    let (input, offsets) = dict_with_keys(&keys);
+    let e = err(&input);
+    assert_eq!(
+        (e.kind, e.offset),
+        (ErrorKind::DuplicateKey, offsets[100_000])
+    );
+}
+
+#[test]
+fn sorted_keys_compare_once_each() {
+    let keys: Vec<Vec<u8>> = reversed_keys(1000).into_iter().rev().collect();
+    let (input, _) = dict_with_keys(&keys);
+    let before = decode::comparisons::count();
+    decode(&input).unwrap();
+    assert_eq!(decode::comparisons::count() - before, 999);
+}
+
 fn arb_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         any::<i64>().prop_map(Value::Int),
@@ -159,6 +226,31 @@ proptest! {
         }
         if let Ok(node) = decode(&bytes) {
             prop_assert_eq!(node.span, 0..bytes.len());
+        }
+    }
+}
+
+/// Keys drawn from a small alphabet so that duplicates are common.
+fn arb_keys() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    proptest::collection::vec(proptest::collection::vec(b'a'..=b'd', 0..3), 0..40)
+}
+
+proptest! {
+    #[test]
+    fn duplicate_keys_are_refused_at_the_first_repeat(keys in arb_keys()) {
+        let (input, offsets) = dict_with_keys(&keys);
+        // The reference: the first key, in document order, equal to an earlier one.
+        let first_repeat = (0..keys.len()).find(|&i| keys[..i].contains(&keys[i]));
+        match (decode(&input), first_repeat) {
+            (Ok(node), None) => {
+                let got: Vec<&[u8]> = node.as_dict().unwrap().iter().map(|(k, _)| *k).collect();
+                let want: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                prop_assert_eq!(got, want);
+            }
+            (Err(e), Some(i)) => {
+                prop_assert_eq!((e.kind, e.offset), (ErrorKind::DuplicateKey, offsets[i]));
+            }
+            (got, want) => prop_assert!(false, "decoded {:?}, first repeat {:?}", got, want),
         }
     }
 }

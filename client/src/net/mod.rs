@@ -18,6 +18,10 @@ pub use tokio_net::TokioNet;
 /// hostile or broken, and must not grow our memory.
 pub const MAX_HTTP_BODY: usize = 4 * 1024 * 1024;
 
+/// The most redirects an HTTP GET follows. Trackers behind a load balancer or moved to https
+/// redirect once or twice; more is a loop or a trap, and each hop costs a connection.
+pub const MAX_REDIRECTS: usize = 3;
+
 /// Why an HTTP GET did not produce a body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
@@ -29,6 +33,9 @@ pub enum HttpError {
     InvalidUrl(String),
     #[error("http: {0}")]
     Transport(String),
+    /// A redirect we would not follow: too many, or to a scheme other than http and https.
+    #[error("http redirect not followed: {0}")]
+    Redirect(String),
 }
 
 /// A network: TCP, UDP, name resolution and HTTP GET.
@@ -53,7 +60,8 @@ pub trait Net: Clone + Send + Sync + 'static {
         port: u16,
     ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
     /// GETs `url` (http or https) and returns the body of a 2xx answer, at most
-    /// [`MAX_HTTP_BODY`] bytes. The caller bounds it with a timeout.
+    /// [`MAX_HTTP_BODY`] bytes, following at most [`MAX_REDIRECTS`] redirects to http or https
+    /// (an implementation may follow none). The caller bounds it with a timeout.
     fn http_get(&self, url: &str) -> impl Future<Output = Result<Vec<u8>, HttpError>> + Send;
 }
 

@@ -3,7 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use super::{HttpError, Listener, Net, Udp, MAX_HTTP_BODY};
+use super::{HttpError, Listener, Net, Udp, MAX_HTTP_BODY, MAX_REDIRECTS};
 
 /// The real network.
 #[derive(Clone)]
@@ -17,6 +17,7 @@ impl TokioNet {
     pub fn new() -> Result<Self, HttpError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("bitswarm/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::custom(redirect_policy))
             .build()
             .map_err(|e| HttpError::Transport(e.to_string()))?;
         Ok(TokioNet { http })
@@ -49,12 +50,10 @@ impl Net for TokioNet {
 
     async fn http_get(&self, url: &str) -> Result<Vec<u8>, HttpError> {
         let parsed = reqwest::Url::parse(url).map_err(|_| HttpError::InvalidUrl(url.into()))?;
-        let mut response = self
-            .http
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
+        let mut response = self.http.get(parsed).send().await.map_err(send_error)?;
+        if response.status().is_redirection() {
+            return Err(unfollowed(&response));
+        }
         if !response.status().is_success() {
             return Err(HttpError::Status(response.status().as_u16()));
         }
@@ -71,6 +70,60 @@ impl Net for TokioNet {
         }
         Ok(body)
     }
+}
+
+/// Follows at most [`MAX_REDIRECTS`] redirects, and only to `http` or `https`: a tracker (or
+/// whoever took over its domain) must not send us around in circles or to `file://`.
+fn redirect_policy(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    // `previous` holds the first URL and every redirect already followed.
+    let followed = attempt.previous().len().saturating_sub(1);
+    let scheme = attempt.url().scheme().to_owned();
+    if !matches!(scheme.as_str(), "http" | "https") {
+        attempt.error(RedirectRefused::Scheme(scheme))
+    } else if followed >= MAX_REDIRECTS {
+        attempt.error(RedirectRefused::TooMany)
+    } else {
+        attempt.follow()
+    }
+}
+
+/// Why [`redirect_policy`] stopped following, carried through reqwest's error back to us.
+#[derive(Debug, thiserror::Error)]
+enum RedirectRefused {
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooMany,
+    #[error("redirect to a `{0}` url")]
+    Scheme(String),
+}
+
+/// A redirect that reqwest handed back instead of following: it does so, without asking
+/// [`redirect_policy`], when the target is not a URL it can request (`file:///...`).
+fn unfollowed(response: &reqwest::Response) -> HttpError {
+    let target = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|location| location.to_str().ok())
+        .and_then(|location| response.url().join(location).ok());
+    HttpError::Redirect(match target {
+        Some(url) if !matches!(url.scheme(), "http" | "https") => {
+            RedirectRefused::Scheme(url.scheme().to_owned()).to_string()
+        }
+        _ => format!(
+            "status {} without a usable location",
+            response.status().as_u16()
+        ),
+    })
+}
+
+/// A failed send as an [`HttpError`]; a refused redirect says why, not only that it failed.
+fn send_error(e: reqwest::Error) -> HttpError {
+    if e.is_redirect() {
+        // The source is the policy's reason (a `RedirectRefused`) or reqwest's own.
+        let reason =
+            std::error::Error::source(&e).map_or_else(|| "refused".to_owned(), ToString::to_string);
+        return HttpError::Redirect(reason);
+    }
+    HttpError::Transport(e.without_url().to_string())
 }
 
 impl Listener for tokio::net::TcpListener {

@@ -196,11 +196,24 @@ fn wrong_lengths_are_named() {
         (17, "allowed fast", 4),
     ];
     for &(id, message, expected) in cases {
-        let mut lens = vec![expected + 1];
-        if expected > 0 {
-            lens.push(expected - 1);
-            lens.push(0);
-        }
+        // One byte too many is refused from the prefix and the id (see the next test).
+        let long = u32::try_from(expected + 2).unwrap();
+        let mut bytes = long.to_be_bytes().to_vec();
+        bytes.push(id);
+        assert_eq!(
+            decode_all(&bytes),
+            Err(Error::MessageTooLong {
+                message,
+                len: long,
+                max: long - 1
+            }),
+            "{message} one byte too long"
+        );
+        let lens = if expected > 0 {
+            vec![expected - 1, 0]
+        } else {
+            vec![]
+        };
         for len in lens {
             let frame_len = u32::try_from(len + 1).unwrap();
             let mut bytes = frame_len.to_be_bytes().to_vec();
@@ -218,11 +231,104 @@ fn wrong_lengths_are_named() {
         }
     }
     assert_eq!(
-        decode_all(&[0, 0, 0, 4, 9, 0, 1, 2])
-            .unwrap_err()
-            .to_string(),
-        "port message payload is 3 bytes, expected 2"
+        decode_all(&[0, 0, 0, 2, 9, 0]).unwrap_err().to_string(),
+        "port message payload is 1 bytes, expected 2"
     );
+}
+
+/// Every known id with the largest frame body it may announce under a decoder of limit `MAX`.
+fn id_limits() -> Vec<(u8, &'static str, u32)> {
+    vec![
+        (0, "choke", 1),
+        (1, "unchoke", 1),
+        (2, "interested", 1),
+        (3, "not interested", 1),
+        (4, "have", 5),
+        (5, "bitfield", MAX),
+        (6, "request", 13),
+        (7, "piece", 9 + BLOCK_LEN),
+        (8, "cancel", 13),
+        (9, "port", 3),
+        (13, "suggest", 5),
+        (14, "have all", 1),
+        (15, "have none", 1),
+        (16, "reject", 13),
+        (17, "allowed fast", 5),
+        (20, "extended", 1 + MAX_EXTENDED_LEN),
+    ]
+}
+
+#[test]
+fn each_message_id_has_its_own_limit_checked_before_buffering() {
+    let decoder = Decoder::new(MAX);
+    for (id, message, max) in id_limits() {
+        // One byte over: refused with only the prefix and the id received, nothing reserved.
+        let mut buf = BytesMut::from(&[&(max + 1).to_be_bytes()[..], &[id]].concat()[..]);
+        let capacity = buf.capacity();
+        let refused = decoder.decode(&mut buf);
+        if max == MAX {
+            assert_eq!(refused, Err(Error::TooLong { len: max + 1, max }));
+        } else {
+            assert_eq!(
+                refused,
+                Err(Error::MessageTooLong {
+                    message,
+                    len: max + 1,
+                    max
+                }),
+                "{message}"
+            );
+        }
+        assert_eq!(buf.capacity(), capacity, "{message}: room was reserved");
+        // Exactly at the limit: accepted, waiting for the body with room for it (one-byte
+        // messages are already whole).
+        let mut buf = BytesMut::from(&[&max.to_be_bytes()[..], &[id]].concat()[..]);
+        match decoder.decode(&mut buf) {
+            Ok(None) => assert!(buf.capacity() >= 4 + max as usize, "{message}"),
+            Ok(Some(m)) => assert_eq!((max, m.name()), (1, message)),
+            Err(e) => panic!("{message} at its limit refused: {e}"),
+        }
+    }
+    assert_eq!(
+        Error::MessageTooLong {
+            message: "have",
+            len: 16384,
+            max: 5
+        }
+        .to_string(),
+        "have message length 16384 exceeds its limit of 5 bytes"
+    );
+}
+
+#[test]
+fn limits_name_messages_as_message_name_does() {
+    for (message, _) in vectors() {
+        let Some(id) = message.id() else { continue };
+        let (_, name, _) = id_limits().into_iter().find(|(i, _, _)| *i == id).unwrap();
+        assert_eq!(name, message.name());
+    }
+}
+
+#[test]
+fn a_length_prefix_alone_reserves_nothing() {
+    let mut buf = BytesMut::from(&[0, 0, 0x40, 0][..]);
+    let capacity = buf.capacity();
+    assert_eq!(Decoder::new(MAX).decode(&mut buf), Ok(None));
+    assert_eq!(buf.capacity(), capacity);
+    assert_eq!(buf.len(), 4);
+}
+
+#[test]
+fn unknown_ids_are_refused_before_their_body_arrives() {
+    for id in [10u8, 21, 255] {
+        let mut buf = BytesMut::from(&[0, 0, 0x40, 0, id][..]);
+        let capacity = buf.capacity();
+        assert_eq!(
+            Decoder::new(MAX).decode(&mut buf),
+            Err(Error::UnknownId(id))
+        );
+        assert_eq!(buf.capacity(), capacity);
+    }
 }
 
 #[test]

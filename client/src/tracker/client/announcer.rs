@@ -89,6 +89,18 @@ impl<N: Net> Announcer<N> {
         self.key
     }
 
+    /// How many UDP trackers hold a socket, and how many a receive buffer.
+    #[cfg(test)]
+    pub(crate) fn udp_holdings(&self) -> (usize, usize) {
+        let held = self
+            .trackers
+            .values()
+            .filter_map(|s| s.udp.as_ref().map(|c| c.holds()));
+        held.fold((0, 0), |(sockets, bufs), (socket, buf)| {
+            (sockets + usize::from(socket), bufs + usize::from(buf))
+        })
+    }
+
     /// Announces `req` to the first tracker that answers, by BEP 12: tiers in order, trackers
     /// within a tier in order, the one that answers moved to the front of its tier.
     ///

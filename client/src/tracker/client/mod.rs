@@ -24,6 +24,11 @@ pub use announcer::Announcer;
 pub use error::{AnnounceError, Error};
 pub use tiers::{Endpoint, Tiers, Tracker};
 
+/// The most trackers (distinct usable URLs over all tiers) a torrent's announcer uses. Popular
+/// public torrents list a few dozen; a torrent listing thousands would otherwise cost a socket,
+/// a resolution and up to a minute of retransmissions each per round. Later ones are ignored.
+pub const MAX_TRACKERS: usize = 64;
+
 /// How long an HTTP announce or scrape may take, connection and TLS included. Trackers answer in
 /// well under a second when healthy; 20 s leaves room for a slow network without letting one
 /// dead tracker hold up the rest of its tier for long.

@@ -5,7 +5,10 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use tracing::warn;
 
-use super::Error;
+use super::{Error, MAX_TRACKERS};
+
+/// Unusable tracker URLs are logged one by one up to this many, then only counted.
+const MAX_TRACKER_WARNINGS: usize = 8;
 
 /// How a tracker is reached, read from its URL once when the tiers are built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,24 +80,46 @@ impl Tiers {
     /// tier's trackers while a given seed always gives the same order. URLs we cannot use are
     /// dropped with a warning, as is a URL already seen in an earlier place (announcing twice
     /// to one tracker in a round would only repeat its failure); tiers left empty disappear.
+    /// Only the first [`MAX_TRACKERS`] usable URLs are kept, in the torrent's order, since
+    /// earlier tiers are the ones BEP 12 prefers.
     pub fn new(tiers: Vec<Vec<String>>, rng: &mut ChaCha8Rng) -> Tiers {
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Vec::new();
+        let (mut usable, mut unusable, mut ignored) = (0usize, 0usize, 0usize);
         for tier in tiers {
             let mut kept = Vec::new();
             for url in tier {
+                if usable >= MAX_TRACKERS {
+                    ignored += 1;
+                    continue;
+                }
                 if !seen.insert(url.clone()) {
                     continue;
                 }
                 match Endpoint::parse(&url) {
-                    Ok(endpoint) => kept.push(Tracker { url, endpoint }),
-                    Err(e) => warn!(tracker = %url, "skipping tracker: {e}"),
+                    Ok(endpoint) => {
+                        usable += 1;
+                        kept.push(Tracker { url, endpoint });
+                    }
+                    Err(e) => {
+                        unusable += 1;
+                        // A torrent of junk URLs must not flood the log either.
+                        if unusable <= MAX_TRACKER_WARNINGS {
+                            warn!(tracker = %url, "skipping tracker: {e}");
+                        }
+                    }
                 }
             }
             if !kept.is_empty() {
                 kept.shuffle(rng);
                 out.push(kept);
             }
+        }
+        if unusable > MAX_TRACKER_WARNINGS {
+            warn!("skipped {unusable} unusable tracker urls in all");
+        }
+        if ignored > 0 {
+            warn!("ignoring {ignored} tracker urls past the first {MAX_TRACKERS} usable ones");
         }
         Tiers { tiers: out }
     }
@@ -216,6 +241,34 @@ mod tests {
             })
         );
         assert!(Tiers::new(Vec::new(), &mut ChaCha8Rng::seed_from_u64(1)).is_empty());
+    }
+
+    #[test]
+    fn only_the_first_trackers_are_kept() {
+        let many: Vec<Vec<String>> = (0..50)
+            .map(|tier| {
+                (0..100)
+                    .map(|i| format!("http://t{tier}-{i}.test/announce"))
+                    .collect()
+            })
+            .collect();
+        let tiers = Tiers::new(many, &mut ChaCha8Rng::seed_from_u64(1));
+        assert_eq!(tiers.len(), MAX_TRACKERS);
+        assert_eq!(tiers.urls().len(), 1, "all from the first tier");
+        let mut kept: Vec<&str> = tiers.urls()[0].clone();
+        kept.sort_unstable();
+        let mut first: Vec<String> = (0..MAX_TRACKERS)
+            .map(|i| format!("http://t0-{i}.test/announce"))
+            .collect();
+        first.sort_unstable();
+        assert_eq!(kept, first, "the torrent's first ones, in any order");
+        // Duplicates and unusable URLs do not use up the budget.
+        let mut junk: Vec<String> = vec!["http://dup.test/a".into(); 100];
+        junk.extend((0..100).map(|i| format!("wss://w{i}.test")));
+        junk.extend((0..100).map(|i| format!("http://ok{i}.test/a")));
+        let tiers = Tiers::new(vec![junk], &mut ChaCha8Rng::seed_from_u64(1));
+        assert_eq!(tiers.len(), MAX_TRACKERS);
+        assert!(tiers.urls()[0].contains(&"http://dup.test/a"));
     }
 
     #[test]

@@ -26,7 +26,8 @@ use crate::InfoHash;
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The receive buffer: the largest UDP payload, so no answer is ever cut short (a cut announce
-/// answer would end mid-peer and be rejected as malformed).
+/// answer would end mid-peer and be rejected as malformed). Allocated when an operation first
+/// waits for an answer and freed when it ends, so idle trackers hold none.
 const RECV_BUF_LEN: usize = 65_536;
 
 /// How much patience one operation (announce or scrape) gets.
@@ -53,14 +54,15 @@ pub struct Client<N: Net> {
     /// The tracker's port.
     port: u16,
     /// Our socket and whether it is IPv6. One per tracker, bound on first use with the family of
-    /// the tracker's address: BEP 15 decides the peer-entry size by that family.
+    /// the tracker's address: BEP 15 decides the peer-entry size by that family. Closed when an
+    /// operation fails, so a dead tracker does not hold a descriptor between rounds.
     socket: Option<(N::Udp, bool)>,
     /// The tracker's resolved address; forgotten after a timeout so the next operation
     /// resolves again, in case the tracker moved.
     peer: Option<SocketAddr>,
     /// The connection id and when it arrived; valid for [`CONNECTION_ID_TTL`].
     connection: Option<(u64, Instant)>,
-    /// Where datagrams are received; allocated once per client.
+    /// Where datagrams are received: empty between operations (see [`RECV_BUF_LEN`]).
     buf: Vec<u8>,
 }
 
@@ -104,13 +106,20 @@ impl<N: Net> Client<N> {
             socket: None,
             peer: None,
             connection: None,
-            buf: vec![0; RECV_BUF_LEN],
+            buf: Vec::new(),
         }
     }
 
     /// The tracker's announce URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Whether the client holds a socket or a receive buffer, which it should only between
+    /// successful operations (the socket) or during one (the buffer).
+    #[cfg(test)]
+    pub(crate) fn holds(&self) -> (bool, bool) {
+        (self.socket.is_some(), !self.buf.is_empty())
     }
 
     /// Announces `req` (its `tracker_id` is ignored: UDP has no such field). Transaction ids
@@ -152,9 +161,10 @@ impl<N: Net> Client<N> {
         Ok(all)
     }
 
-    /// Runs one operation and, when it fails, forgets what may be stale: after a timeout the
-    /// address (the tracker may have moved) and the connection id, after a socket error the
-    /// socket too.
+    /// Runs one operation and, when it fails, forgets what may be stale or wasteful: the
+    /// address (the tracker may have moved), the connection id, and the socket (a tracker that
+    /// does not answer must not hold a descriptor until the next round). The receive buffer is
+    /// freed either way.
     async fn run(
         &mut self,
         call: Call<'_>,
@@ -171,17 +181,11 @@ impl<N: Net> Client<N> {
             attempts: limits.attempts,
         };
         let result = self.call(call, rng, &op).await;
-        match &result {
-            Err(Error::Timeout { .. } | Error::Resolve { .. }) => {
-                self.peer = None;
-                self.connection = None;
-            }
-            Err(Error::Io { .. }) => {
-                self.socket = None;
-                self.peer = None;
-                self.connection = None;
-            }
-            _ => {}
+        self.buf = Vec::new();
+        if result.is_err() {
+            self.socket = None;
+            self.peer = None;
+            self.connection = None;
         }
         result
     }
@@ -343,6 +347,9 @@ impl<N: Net> Client<N> {
         op: &Op,
     ) -> Result<Option<Response>, Error> {
         let until = op.deadline.min(tokio::time::Instant::now() + wait);
+        if self.buf.is_empty() {
+            self.buf = vec![0; RECV_BUF_LEN];
+        }
         let Some((socket, v6)) = &self.socket else {
             return Err(self.io_error(std::io::ErrorKind::NotConnected.into()));
         };

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::net::HttpError;
-use crate::tracker::client::{AnnounceError, Announcer, Config, Error};
+use crate::tracker::client::{AnnounceError, Announcer, Config, Error, MAX_TRACKERS};
 use crate::tracker::http::encode_announce_response;
 use crate::tracker::AnnounceResponse;
 
@@ -240,4 +240,58 @@ async fn failures_back_off_and_success_resets() {
     net.http(url, HttpReply::Body(ok_body(None, None)));
     announcer.announce(request(Event::None)).await.unwrap();
     assert_eq!(announcer.retry_after_failure(), secs(15));
+}
+
+#[tokio::test(start_paused = true)]
+async fn thousands_of_dead_trackers_are_cut_and_hold_no_sockets() {
+    let net = FakeNet::new();
+    // 5000 UDP trackers in 500 tiers of 10, at addresses where nothing listens.
+    let tiers: Vec<Vec<String>> = (0..500)
+        .map(|tier| {
+            (0..10)
+                .map(|i| format!("udp://10.{}.{}.{i}:6969/announce", tier / 256, tier % 256))
+                .collect()
+        })
+        .collect();
+    let mut announcer = Announcer::new(net.clone(), tiers, rng(9), Config::default());
+    assert_eq!(announcer.tiers().len(), MAX_TRACKERS);
+    assert_eq!(
+        announcer.tiers().urls().len(),
+        7,
+        "6 whole tiers and 4 of the 7th"
+    );
+    assert_eq!(
+        announcer.udp_holdings(),
+        (0, 0),
+        "nothing bound or allocated up front"
+    );
+
+    let e = announcer
+        .announce(request(Event::Started))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, AnnounceError::AllFailed { failed: 64, .. }),
+        "{e:?}"
+    );
+    // One socket per tracker asked, each closed when its tracker timed out.
+    let (binds, open, peak) = net.client_sockets();
+    assert_eq!((binds, open, peak), (MAX_TRACKERS, 0, 1));
+    assert_eq!(announcer.udp_holdings(), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_live_udp_tracker_keeps_its_socket_but_not_its_buffer() {
+    let net = FakeNet::new();
+    spawn_tracker(&net, addr(TRACKER), well_behaved(vec![addr("1.1.1.1:1")])).await;
+    let mut announcer = Announcer::new(
+        net.clone(),
+        vec![vec![UDP_URL.into()]],
+        rng(10),
+        Config::default(),
+    );
+    announcer.announce(request(Event::Started)).await.unwrap();
+    assert_eq!(announcer.udp_holdings(), (1, 0));
+    announcer.announce(request(Event::None)).await.unwrap();
+    assert_eq!(net.client_sockets(), (1, 1, 1), "the socket is reused");
 }

@@ -62,6 +62,11 @@ struct Inner {
     sockets: BTreeMap<SocketAddr, mpsc::UnboundedSender<Datagram>>,
     /// The next port handed to a socket bound to port 0.
     next_port: u16,
+    /// Client sockets (bound to port 0): how many were ever bound, how many are open now, and
+    /// the most open at once, to check that dead trackers do not keep descriptors.
+    client_binds: usize,
+    client_open: usize,
+    client_peak: usize,
     /// When the network was made, for log timestamps.
     start: Option<Instant>,
 }
@@ -94,6 +99,12 @@ impl FakeNet {
         inner.dns.insert(host.to_owned(), addrs.to_vec());
     }
 
+    /// Client sockets: (bound in total, open now, most open at once).
+    pub(super) fn client_sockets(&self) -> (usize, usize, usize) {
+        let inner = self.inner.lock().unwrap();
+        (inner.client_binds, inner.client_open, inner.client_peak)
+    }
+
     fn elapsed(&self) -> Duration {
         let inner = self.inner.lock().unwrap();
         inner.start.map(|s| s.elapsed()).unwrap_or_default()
@@ -105,6 +116,20 @@ pub(super) struct FakeUdp {
     local: SocketAddr,
     rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Datagram>>,
     net: FakeNet,
+    /// Bound to port 0, so counted as a client socket.
+    client: bool,
+}
+
+impl Drop for FakeUdp {
+    /// Closing frees the address, as the real network does, and counts the socket closed.
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.net.inner.lock() {
+            inner.sockets.remove(&self.local);
+            if self.client {
+                inner.client_open -= 1;
+            }
+        }
+    }
 }
 
 impl Udp for FakeUdp {
@@ -165,7 +190,8 @@ impl Net for FakeNet {
 
     async fn bind_udp(&self, addr: SocketAddr) -> io::Result<FakeUdp> {
         let mut inner = self.inner.lock().unwrap();
-        let local = if addr.port() != 0 {
+        let client = addr.port() == 0;
+        let local = if !client {
             addr
         } else {
             let ip = if addr.is_ipv6() { CLIENT_V6 } else { CLIENT_V4 };
@@ -177,10 +203,16 @@ impl Net for FakeNet {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         inner.sockets.insert(local, tx);
+        if client {
+            inner.client_binds += 1;
+            inner.client_open += 1;
+            inner.client_peak = inner.client_peak.max(inner.client_open);
+        }
         Ok(FakeUdp {
             local,
             rx: tokio::sync::Mutex::new(rx),
             net: self.clone(),
+            client,
         })
     }
 

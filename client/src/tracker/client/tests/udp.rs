@@ -281,3 +281,24 @@ async fn unresolvable_host_is_an_error_naming_it() {
         Err(Error::UnsupportedScheme { .. })
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_operation_closes_the_socket_and_frees_the_buffer() {
+    let (net, log, mut client) = setup(Box::new(|_, _| Vec::new())).await;
+    assert_eq!(client.holds(), (false, false), "nothing until first use");
+    client
+        .announce(&request(Event::None), &mut rng(5), TWO)
+        .await
+        .unwrap_err();
+    assert_eq!(client.holds(), (false, false));
+    assert_eq!(net.client_sockets(), (1, 0, 1));
+    // The next try binds afresh.
+    client
+        .announce(&request(Event::None), &mut rng(5), TWO)
+        .await
+        .unwrap_err();
+    assert_eq!(net.client_sockets(), (2, 0, 1));
+    let ports: Vec<u16> = log.lock().unwrap().iter().map(|s| s.from.port()).collect();
+    assert_eq!(ports.len(), 4);
+    assert!(ports[0] == ports[1] && ports[1] != ports[2] && ports[2] == ports[3]);
+}
