@@ -3,6 +3,10 @@
 //! the scenarios listed in `scenarios/sweep.txt`.
 //!
 //! A failure prints the scenario, the seed and the command that replays it.
+//!
+//! Each run is its own process (this test binary re-run in child mode): tokio numbers tasks
+//! process-wide, and a simulated host crash drops its tasks in an order that depends on those
+//! numbers, so two runs in one process could differ for that reason alone.
 
 use std::path::{Path, PathBuf};
 
@@ -12,13 +16,18 @@ use sim::Scenario;
 /// Extra seeds each scenario in `scenarios/sweep.txt` runs with, beyond its own.
 const SWEEP_SEEDS: std::ops::Range<u64> = 1000..1004;
 
+/// Set in a child process: the seed to run the scenario in [`CHILD_PATH`] with.
+const CHILD_SEED: &str = "BITSWARM_SCENARIO_SEED";
+const CHILD_PATH: &str = "BITSWARM_SCENARIO_PATH";
+/// Where the child writes the trace, one line per event.
+const CHILD_TRACE: &str = "BITSWARM_SCENARIO_TRACE";
+
 fn main() {
-    let mut args = Arguments::from_args();
-    // One simulation at a time: tokio numbers tasks with a process-wide counter, and a host
-    // crash drops its tasks in an order that depends on those numbers, so simulations running
-    // side by side in one process can perturb each other's crash scenarios. (`bitswarm sim
-    // sweep` runs seeds in separate processes for the same reason.)
-    args.test_threads = Some(1);
+    if let (Ok(seed), Ok(path)) = (std::env::var(CHILD_SEED), std::env::var(CHILD_PATH)) {
+        std::process::exit(child(Path::new(&path), &seed));
+    }
+    // Every simulation runs in its own child process, so trials may run side by side.
+    let args = Arguments::from_args();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("scenarios/ is readable")
@@ -73,7 +82,30 @@ fn run_once(path: &Path, seed: u64) -> Result<String, Failed> {
     run_traced(path, seed).map(|(hash, _)| hash)
 }
 
-fn run_traced(path: &Path, seed: u64) -> Result<(String, Vec<String>), Failed> {
+/// Child mode: runs one simulation, writes its trace, prints its hash (exit 0) or why it
+/// failed (exit 1).
+fn child(path: &Path, seed: &str) -> i32 {
+    let result = seed
+        .parse::<u64>()
+        .map_err(|e| format!("bad seed {seed:?}: {e}").into())
+        .and_then(|seed| simulate(path, seed));
+    match result {
+        Ok((hash, trace)) => {
+            if let Ok(out) = std::env::var(CHILD_TRACE) {
+                let _ = std::fs::write(out, trace.join("\n"));
+            }
+            println!("trace-hash: {hash}");
+            0
+        }
+        Err(e) => {
+            println!("{}", e.message().unwrap_or("failed"));
+            1
+        }
+    }
+}
+
+/// Runs the scenario once in this process.
+fn simulate(path: &Path, seed: u64) -> Result<(String, Vec<String>), Failed> {
     let sc = load(path)?;
     let outcome = sim::run(&sc, seed).map_err(|e| format!("{e:#}\n{}", replay(path, seed)))?;
     if !outcome.passed() {
@@ -89,6 +121,33 @@ fn run_traced(path: &Path, seed: u64) -> Result<(String, Vec<String>), Failed> {
         .into());
     }
     Ok((outcome.trace_hash, outcome.trace))
+}
+
+/// Runs the scenario once in a child process; its trace hash and trace.
+fn run_traced(path: &Path, seed: u64) -> Result<(String, Vec<String>), Failed> {
+    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let trace = tempfile::NamedTempFile::new().map_err(|e| format!("temporary file: {e}"))?;
+    let out = std::process::Command::new(exe)
+        .env(CHILD_SEED, seed.to_string())
+        .env(CHILD_PATH, path)
+        .env(CHILD_TRACE, trace.path())
+        .output()
+        .map_err(|e| format!("cannot run the child process: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let hash = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("trace-hash: "))
+        .ok_or_else(|| format!("no trace hash in the child's output: {stdout}"))?
+        .to_string();
+    let lines = std::fs::read_to_string(trace.path())
+        .map_err(|e| format!("reading the trace: {e}"))?
+        .lines()
+        .map(String::from)
+        .collect();
+    Ok((hash, lines))
 }
 
 fn run_twice(path: &Path, seed: Option<u64>) -> Result<(), Failed> {

@@ -1,6 +1,8 @@
 //! A seeder's announces: `started` when it joins, regular ones at the tracker's interval,
 //! `stopped` when it leaves. Always as a seeder (`left = 0`), asking for no peers, since a
-//! seeder only waits to be dialled.
+//! seeder only waits to be dialled; except a rejoining one (`rejoin_after_ms`), which asks
+//! for the tracker's usual count, keeps them in its [`Book`](crate::rejoin::Book), and
+//! announces at once when a rejoin finds no address there.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -54,6 +56,7 @@ impl Announcing {
             ChaCha8Rng::seed_from_u64(seed),
             Config::default(),
         );
+        let rejoining = shared.behaviour.rejoin().is_some();
         let request = AnnounceRequest {
             info_hash: swarm.info_hash,
             peer_id: shared.peer_id,
@@ -62,7 +65,7 @@ impl Announcing {
             downloaded: 0,
             left: 0,
             event: Event::Started,
-            numwant: Some(0),
+            numwant: if rejoining { None } else { Some(0) },
             key: 0,
             tracker_id: None,
         };
@@ -97,11 +100,17 @@ async fn run<N: Net>(
 ) {
     let mut started = false;
     let mut next = Instant::now();
+    // Only a rejoining seeder's book ever asks for an early announce.
+    let refreshing = shared.behaviour.rejoin().is_some();
     loop {
         request.event = if started { Event::None } else { Event::Started };
         request.uploaded = shared.uploaded.load(Ordering::Relaxed);
         let attempt = async {
-            sleep_until(next).await;
+            tokio::select! {
+                biased;
+                () = sleep_until(next) => {}
+                () = shared.book.refresh_wanted(), if refreshing => {}
+            }
             announcer.announce(request.clone()).await
         };
         let result = tokio::select! {
@@ -113,7 +122,8 @@ async fn run<N: Net>(
         let event = request.event;
         shared.emit(local, EventKind::Announced { event, ok });
         match result {
-            Ok(_) => {
+            Ok(response) => {
+                shared.book.learn(&response.peers);
                 started = true;
                 next = Instant::now() + announcer.next_interval();
             }

@@ -25,6 +25,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
+/// Rejoin attempts a `rejoin_after_ms` seeder makes without a `rejoin_max`: enough to show a
+/// ban being dodged more than once, few enough that a scenario ends.
+pub const DEFAULT_REJOIN_MAX: u32 = 3;
+
 /// One seeder's script. `Behaviour::default()` is an honest, fast, full seeder.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
@@ -88,6 +92,46 @@ pub struct Behaviour {
     pub leave_at_ms: Option<u64>,
     /// `fast`: speak BEP 6 (have-all/have-none, reject, allowed-fast). Default `true`.
     pub fast: bool,
+    /// `unrequested_blocks_ms`: push blocks nobody asked for. Every this many milliseconds,
+    /// starting one period after the opening messages and whether or not the peer is
+    /// interested or unchoked, send a `piece` message for the first block of piece 0, then of
+    /// piece 1, and so on round the torrent, each with one flipped byte, so a client that
+    /// stores unrequested data fails those pieces. Requests are still answered as the other
+    /// fields say.
+    pub unrequested_blocks_ms: Option<u64>,
+    /// `rejoin_after_ms`: come back as a new peer after being hung up on. When a peer closes
+    /// or resets a connection (as a client banning this seeder does), wait this long, then
+    /// dial the address that peer *listens* on (learned from the trackers: the seeder then
+    /// asks them for peers, and asks again at once when it does not know the address yet)
+    /// from a new socket (a new ephemeral port), handshake first with a fresh peer id drawn
+    /// from its seed, and behave exactly as before. A failed attempt (no address known, dial
+    /// refused) is retried after the same delay. Needs a tracker.
+    pub rejoin_after_ms: Option<u64>,
+    /// `rejoin_max`: the most rejoin attempts in the seeder's life, counted over all its
+    /// peers, so a scenario ends (default [`DEFAULT_REJOIN_MAX`]). Needs `rejoin_after_ms`.
+    pub rejoin_max: Option<u32>,
+    /// `request_flood`: a peer that never reads. After the opening messages, send
+    /// `interested` and this many block requests (every block of the torrent in order, round
+    /// and round, in batches), then never read the socket again, so the peer's answers pile
+    /// up in its send queue. Serves nothing. A keep-alive every
+    /// [`FLOOD_PROBE`](crate::peer::FLOOD_PROBE) is its only way to notice the peer has gone;
+    /// it lets go after [`STALL_HOLD`](crate::peer::STALL_HOLD). Without `fast` the peer may
+    /// ignore the requests instead of answering them.
+    pub request_flood: Option<u32>,
+    /// `trickle_ms`: everything written after the handshake (opening messages, blocks,
+    /// rejects, keep-alives) goes out one byte per this many milliseconds, so a 16 KiB block
+    /// takes 16 384 periods. The peer's messages are still read and answered meanwhile.
+    pub trickle_ms: Option<u64>,
+    /// `keepalive_ms`: send a keep-alive after this long without sending anything (default
+    /// [`KEEPALIVE`](crate::peer::KEEPALIVE), BEP 3's two minutes). With `pieces = []` it
+    /// makes a squatter: `have none` (without `fast`, no bitfield at all), then nothing
+    /// useful, ever, and keep-alives often enough that no idle timeout fires.
+    pub keepalive_ms: Option<u64>,
+    /// `shift_begin`: answer a request for `len` bytes at `offset` of a piece with a `piece`
+    /// message at `begin = offset + shift_begin`, carrying the right bytes for that shifted
+    /// position. `begin` is clamped so the block stays inside its piece: a block as long as
+    /// its piece cannot move and is served as asked. Negative shifts move it back.
+    pub shift_begin: Option<i64>,
     /// Keys the scenario wrote that are none of the above (usually typos);
     /// [`Behaviour::validate`] refuses them so a misspelt fault cannot silently be off.
     #[serde(flatten)]
@@ -116,6 +160,13 @@ impl Default for Behaviour {
             join_at_ms: None,
             leave_at_ms: None,
             fast: true,
+            unrequested_blocks_ms: None,
+            rejoin_after_ms: None,
+            rejoin_max: None,
+            request_flood: None,
+            trickle_ms: None,
+            keepalive_ms: None,
+            shift_begin: None,
             unknown_fields: BTreeMap::new(),
         }
     }
@@ -206,6 +257,13 @@ pub enum BehaviourError {
     NeedsFast(&'static str),
     #[error("leave_at_ms {leave} is before join_at_ms {join}")]
     LeavesBeforeJoining { join: u64, leave: u64 },
+    #[error("{0} must not be 0")]
+    NoShift(&'static str),
+    #[error("{field} needs {needs}")]
+    Needs {
+        field: &'static str,
+        needs: &'static str,
+    },
 }
 
 /// The pieces a seeder claims, and which of those it will not actually serve.
@@ -257,12 +315,7 @@ impl Behaviour {
         in_range("allowed_fast", &self.allowed_fast)?;
         in_range("corrupt_pieces", &self.corrupt_pieces)?;
         in_range("lie_pieces", &self.lie_pieces)?;
-        if self.rate == Some(0) {
-            return Err(BehaviourError::Zero("rate"));
-        }
-        if self.choke_flap_ms == Some(0) {
-            return Err(BehaviourError::Zero("choke_flap_ms"));
-        }
+        self.validate_positive()?;
         if !self.fast && self.lie_mode == LieMode::Reject {
             return Err(BehaviourError::NeedsFast("lie_mode = \"reject\""));
         }
@@ -274,7 +327,34 @@ impl Behaviour {
                 return Err(BehaviourError::LeavesBeforeJoining { join, leave });
             }
         }
+        if self.rejoin_max.is_some() && self.rejoin_after_ms.is_none() {
+            return Err(BehaviourError::Needs {
+                field: "rejoin_max",
+                needs: "rejoin_after_ms",
+            });
+        }
+        if self.shift_begin == Some(0) {
+            return Err(BehaviourError::NoShift("shift_begin"));
+        }
         Ok(())
+    }
+
+    /// Rates, periods and counts that mean nothing (or loop forever) at 0. `rejoin_after_ms`
+    /// may be 0: coming straight back is a valid script.
+    fn validate_positive(&self) -> Result<(), BehaviourError> {
+        let fields = [
+            ("rate", self.rate),
+            ("choke_flap_ms", self.choke_flap_ms),
+            ("unrequested_blocks_ms", self.unrequested_blocks_ms),
+            ("rejoin_max", self.rejoin_max.map(u64::from)),
+            ("request_flood", self.request_flood.map(u64::from)),
+            ("trickle_ms", self.trickle_ms),
+            ("keepalive_ms", self.keepalive_ms),
+        ];
+        match fields.into_iter().find(|(_, value)| *value == Some(0)) {
+            Some((field, _)) => Err(BehaviourError::Zero(field)),
+            None => Ok(()),
+        }
     }
 
     /// When the seeder starts listening, counted from its start.
@@ -290,6 +370,29 @@ impl Behaviour {
     /// The choke/unchoke period, if the seeder flaps.
     pub fn choke_flap(&self) -> Option<Duration> {
         self.choke_flap_ms.map(Duration::from_millis)
+    }
+
+    /// The period of unrequested blocks, if the seeder pushes them.
+    pub fn unrequested_blocks(&self) -> Option<Duration> {
+        self.unrequested_blocks_ms.map(Duration::from_millis)
+    }
+
+    /// The delay before each rejoin and how many there may be, if the seeder rejoins.
+    pub fn rejoin(&self) -> Option<(Duration, u32)> {
+        let max = self.rejoin_max.unwrap_or(DEFAULT_REJOIN_MAX);
+        self.rejoin_after_ms
+            .map(|ms| (Duration::from_millis(ms), max))
+    }
+
+    /// The pause between two bytes, if the seeder trickles.
+    pub fn trickle(&self) -> Option<Duration> {
+        self.trickle_ms.map(Duration::from_millis)
+    }
+
+    /// How long the seeder stays silent before sending a keep-alive.
+    pub fn keepalive(&self) -> Duration {
+        self.keepalive_ms
+            .map_or(crate::peer::KEEPALIVE, Duration::from_millis)
     }
 
     /// Decides which pieces seeder `index` of a group of `group` claims and which of those are

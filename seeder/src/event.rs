@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bitswarm_client::tracker::Event as TrackerEvent;
+use bitswarm_client::PeerId;
 
 use crate::behaviour::DropMode;
 
@@ -52,4 +53,25 @@ pub enum EventKind {
     Stalled,
     /// The seeder cut the connection in the middle of a block.
     Dropped(DropMode),
+    /// The seeder sent a block nobody asked for, corrupted (`unrequested_blocks_ms`).
+    Pushed { piece: u32, offset: u32 },
+    /// The seeder answered the request for `piece` at `offset` with the right bytes of the
+    /// block at `begin` instead (`shift_begin`), deliberately corrupted or not. Sent instead
+    /// of `Served` for such a block.
+    Shifted {
+        piece: u32,
+        offset: u32,
+        begin: u32,
+        corrupted: bool,
+    },
+    /// The seeder dialled back in after a peer hung up on it (`rejoin_after_ms`): `peer` is
+    /// the address dialled (where that peer listens), `peer_id` the fresh id it handshakes
+    /// with. The connection's own `Connected` follows.
+    Rejoined { peer_id: PeerId },
+    /// A rejoin attempt found no address to dial or could not connect; `peer` is the address
+    /// it was for.
+    RejoinFailed(String),
+    /// The seeder started sending `requests` block requests and will never read this
+    /// connection again (`request_flood`).
+    Flooded { requests: u32 },
 }

@@ -1,7 +1,8 @@
 //! Synthetic BitTorrent seeders: generated content, so a 1 GiB torrent costs neither disk nor
 //! memory, and scripted misbehaviour (slow, partial, choking, corrupting, dropping, stalling,
-//! lying, garbage, joining late, leaving early), for the simulator, `bitswarm demo` and
-//! benchmarks.
+//! lying, garbage, joining late, leaving early, and the hostile peers: pushing unrequested
+//! blocks, rejoining after a ban, flooding requests without reading, trickling, squatting,
+//! shifting blocks), for the simulator, `bitswarm demo` and benchmarks.
 //!
 //! Seeders reach the network only through the client's [`Net`](bitswarm_client::net::Net)
 //! trait, so the same code runs on real sockets and on turmoil's; they reuse the client's
@@ -18,6 +19,7 @@ mod bucket;
 pub mod content;
 pub mod event;
 pub mod peer;
+pub mod rejoin;
 pub mod serve;
 
 pub use behaviour::{Behaviour, BehaviourError, DropMode, LieMode, PiecePlan, PieceSet};

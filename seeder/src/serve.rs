@@ -16,7 +16,7 @@ use bitswarm_client::{InfoHash, PeerId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::{sleep, sleep_until, Instant};
 use tracing::{debug, warn, Instrument};
 
@@ -25,7 +25,8 @@ use crate::behaviour::{Behaviour, BehaviourError};
 use crate::bucket::Bucket;
 use crate::content::Content;
 use crate::event::{EventKind, Events};
-use crate::peer::{self, Shared};
+use crate::peer::{self, Outcome, Shared};
+use crate::rejoin::{self, Book, Rejoins};
 
 /// Connections one seeder serves at once; more are closed on arrival. Far above what a
 /// scenario needs, it only bounds what a misbehaving client could make a seeder hold.
@@ -212,7 +213,7 @@ pub fn spawn_many_at<N: Net>(
     Ok(handles)
 }
 
-/// The seeder proper: accept loop, connections and announces until `leave_at_ms`.
+/// The seeder proper: accept loop, connections, rejoins and announces until `leave_at_ms`.
 async fn run<N: Net>(
     net: N,
     mut listener: N::Listener,
@@ -223,40 +224,23 @@ async fn run<N: Net>(
     let local = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-    let span = tracing::debug_span!("seeder", port = local.port());
     let mut rng = ChaCha8Rng::seed_from_u64(seeder.seed);
-    let peer_id = {
-        let mut id = [0u8; 20];
-        id[..8].copy_from_slice(PEER_ID_PREFIX);
-        rng.fill(&mut id[8..]);
-        PeerId(id)
-    };
-    let content = Arc::clone(&swarm.content);
-    let piece_count = content.geometry().piece_count();
-    let b = seeder.behaviour;
-    let plan = b.piece_plan(piece_count, seeder.index, seeder.group, &mut rng);
-    let shared = Arc::new(Shared {
-        info_hash: swarm.info_hash,
-        corrupt_pieces: b.corrupt_pieces.iter().copied().collect::<BTreeSet<_>>(),
-        allowed_fast: b.allowed_fast.iter().copied().collect::<BTreeSet<_>>(),
-        bucket: b.rate.map(Bucket::new),
-        content,
-        plan,
-        peer_id,
-        port: local.port(),
-        events: seeder.events,
-        uploaded: AtomicU64::new(0),
-        decoder: Decoder::new(max_frame_len(piece_count)),
-        behaviour: b,
-    });
+    let shared = share(&swarm, seeder, local.port(), &mut rng);
     shared.emit(local, EventKind::Listening);
     let announcing = (!swarm.trackers.is_empty())
-        .then(|| Announcing::spawn(net, &swarm, Arc::clone(&shared), local, rng.gen()));
+        .then(|| Announcing::spawn(net.clone(), &swarm, Arc::clone(&shared), local, rng.gen()));
     let leave_at = shared.behaviour.leave_at().map(|d| start + d);
-    let mut conns = JoinSet::new();
+    let mut conns = Conns {
+        span: tracing::debug_span!("seeder", port = local.port()),
+        rejoins: Rejoins::new(shared.behaviour.rejoin()),
+        shared,
+        rng,
+        net,
+        tasks: JoinSet::new(),
+    };
     enum Step<T> {
         Leave,
-        Reaped,
+        Reaped(Result<Outcome, JoinError>),
         Accepted(std::io::Result<T>),
     }
     loop {
@@ -264,21 +248,14 @@ async fn run<N: Net>(
         let step = tokio::select! {
             biased;
             () = sleep_until(leave_at.unwrap_or(far)), if leave_at.is_some() => Step::Leave,
-            Some(_) = conns.join_next(), if !conns.is_empty() => Step::Reaped,
+            Some(r) = conns.tasks.join_next(), if !conns.tasks.is_empty() => Step::Reaped(r),
             r = listener.accept() => Step::Accepted(r),
         };
         match step {
             Step::Leave => break,
-            Step::Reaped => {}
-            Step::Accepted(Ok((stream, addr))) => {
-                if conns.len() >= MAX_CONNECTIONS {
-                    debug!(peer = %addr, "too many connections");
-                    continue;
-                }
-                let task = peer::run(stream, addr, Arc::clone(&shared), rng.gen());
-                let span = tracing::debug_span!(parent: &span, "peer", peer = %addr);
-                conns.spawn(task.instrument(span));
-            }
+            Step::Reaped(Ok(outcome)) => conns.reaped(outcome),
+            Step::Reaped(Err(_)) => {}
+            Step::Accepted(Ok((stream, addr))) => conns.accepted(stream, addr),
             Step::Accepted(Err(e)) => {
                 debug!(error = %e, "accept failed");
                 sleep(ACCEPT_BACKOFF).await;
@@ -286,9 +263,91 @@ async fn run<N: Net>(
         }
     }
     drop(listener);
-    conns.shutdown().await;
-    shared.emit(local, EventKind::Left);
+    conns.tasks.shutdown().await;
+    conns.shared.emit(local, EventKind::Left);
     if let Some(announcing) = announcing {
         announcing.stop().await;
+    }
+}
+
+/// What the connections of one seeder share, its peer id and piece plan drawn from `rng`
+/// (in that order, so seeds keep their meaning).
+fn share(swarm: &SeedSwarm, seeder: Seeder, port: u16, rng: &mut ChaCha8Rng) -> Arc<Shared> {
+    let peer_id = fresh_peer_id(rng);
+    let content = Arc::clone(&swarm.content);
+    let piece_count = content.geometry().piece_count();
+    let b = seeder.behaviour;
+    let plan = b.piece_plan(piece_count, seeder.index, seeder.group, rng);
+    Arc::new(Shared {
+        info_hash: swarm.info_hash,
+        corrupt_pieces: b.corrupt_pieces.iter().copied().collect::<BTreeSet<_>>(),
+        allowed_fast: b.allowed_fast.iter().copied().collect::<BTreeSet<_>>(),
+        bucket: b.rate.map(Bucket::new),
+        content,
+        plan,
+        peer_id,
+        port,
+        events: seeder.events,
+        uploaded: AtomicU64::new(0),
+        decoder: Decoder::new(max_frame_len(piece_count)),
+        book: Book::new(!swarm.trackers.is_empty()),
+        behaviour: b,
+    })
+}
+
+/// A synthetic peer id: the seeders' prefix and 12 bytes from `rng`.
+fn fresh_peer_id(rng: &mut ChaCha8Rng) -> PeerId {
+    let mut id = [0u8; 20];
+    id[..8].copy_from_slice(PEER_ID_PREFIX);
+    rng.fill(&mut id[8..]);
+    PeerId(id)
+}
+
+/// A seeder's connection tasks (accepted ones and rejoins) and what starting more needs.
+struct Conns<N: Net> {
+    /// One task per connection or pending rejoin; aborting them all is how the seeder leaves.
+    tasks: JoinSet<Outcome>,
+    shared: Arc<Shared>,
+    /// Seeds of connections and the peer ids of rejoins, drawn in the order they start.
+    rng: ChaCha8Rng,
+    /// For the rejoins' dials.
+    net: N,
+    /// The rejoins left, if the seeder rejoins at all.
+    rejoins: Option<Rejoins>,
+    /// The seeder's span, parent of its connections' spans.
+    span: tracing::Span,
+}
+
+impl<N: Net> Conns<N> {
+    fn accepted(&mut self, stream: N::Stream, addr: SocketAddr) {
+        if self.tasks.len() >= MAX_CONNECTIONS {
+            debug!(peer = %addr, "too many connections");
+            return;
+        }
+        let task = peer::accepted(stream, addr, Arc::clone(&self.shared), self.rng.gen());
+        let span = tracing::debug_span!(parent: &self.span, "peer", peer = %addr);
+        self.tasks.spawn(task.instrument(span));
+    }
+
+    /// A connection ended: a peer that hung up on a rejoining seeder gets it back, as a new
+    /// peer, while the budget lasts.
+    fn reaped(&mut self, outcome: Outcome) {
+        if !outcome.rejoin {
+            return;
+        }
+        let Some(delay) = self.rejoins.as_mut().and_then(Rejoins::take) else {
+            return;
+        };
+        let peer_id = fresh_peer_id(&mut self.rng);
+        let task = rejoin::attempt(
+            self.net.clone(),
+            outcome.peer,
+            Arc::clone(&self.shared),
+            delay,
+            peer_id,
+            self.rng.gen(),
+        );
+        let span = tracing::debug_span!(parent: &self.span, "rejoin", peer = %outcome.peer);
+        self.tasks.spawn(task.instrument(span));
     }
 }

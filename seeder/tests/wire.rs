@@ -6,162 +6,18 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitswarm_client::net::{Net, TokioNet};
-use bitswarm_client::wire::{max_frame_len, Decoder, Handshake, Message, Reserved, HANDSHAKE_LEN};
-use bitswarm_client::{BlockRef, InfoHash, PeerId};
+use bitswarm_client::wire::Message;
+use bitswarm_client::{BlockRef, InfoHash};
 use bytes::BytesMut;
+use common::raw::*;
 use common::*;
-use seeder::{Behaviour, Content, DropMode, LieMode, PieceSet, SeedSwarm};
+use seeder::{Behaviour, DropMode, LieMode, PieceSet, SeedSwarm};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A hand-driven peer.
-struct Raw {
-    stream: <TokioNet as Net>::Stream,
-    buf: BytesMut,
-    decoder: Decoder,
-    /// The seeder's handshake.
-    theirs: Handshake,
-}
-
-/// How long "nothing arrives" is waited for.
-const QUIET: Duration = Duration::from_millis(300);
-
-impl Raw {
-    async fn connect(swarm: &SeedSwarm, addr: std::net::SocketAddr, fast: bool) -> Raw {
-        let info_hash = swarm.info_hash;
-        let mut raw = Raw::dial(addr, info_hash, fast).await;
-        let mut buf = BytesMut::new();
-        let theirs = loop {
-            if let Some(h) = Handshake::decode(&buf).unwrap() {
-                break h;
-            }
-            assert_ne!(raw.stream.read_buf(&mut buf).await.unwrap(), 0, "closed");
-        };
-        let _ = buf.split_to(HANDSHAKE_LEN);
-        raw.buf = buf;
-        raw.theirs = theirs;
-        raw.decoder = Decoder::new(max_frame_len(swarm.content.geometry().piece_count()));
-        raw
-    }
-
-    /// Connects and sends a handshake for `info_hash`, reading nothing.
-    async fn dial(addr: std::net::SocketAddr, info_hash: InfoHash, fast: bool) -> Raw {
-        let mut stream = net().connect(addr).await.unwrap();
-        let reserved = if fast {
-            Reserved::ours()
-        } else {
-            Reserved::default()
-        };
-        let ours = Handshake {
-            reserved,
-            info_hash,
-            peer_id: PeerId(*b"-XX0000-rawpeer00000"),
-        };
-        stream.write_all(&ours.encode()).await.unwrap();
-        Raw {
-            stream,
-            buf: BytesMut::new(),
-            decoder: Decoder::new(1 << 20),
-            theirs: ours,
-        }
-    }
-
-    async fn send(&mut self, msgs: &[Message]) {
-        let mut out = BytesMut::new();
-        for m in msgs {
-            m.encode(&mut out);
-        }
-        self.stream.write_all(&out).await.unwrap();
-    }
-
-    /// The next message; `Ok(None)` at end-of-stream.
-    async fn next(&mut self) -> std::io::Result<Option<Message>> {
-        loop {
-            if let Some(msg) = self.decoder.decode(&mut self.buf).unwrap() {
-                return Ok(Some(msg));
-            }
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
-                return Ok(None);
-            }
-        }
-    }
-
-    /// The next message, which must come within 5 s.
-    async fn expect(&mut self) -> Message {
-        let next = tokio::time::timeout(Duration::from_secs(5), self.next());
-        next.await.expect("no message").unwrap().expect("closed")
-    }
-
-    /// Asserts nothing arrives for [`QUIET`] (and the connection stays open).
-    async fn expect_quiet(&mut self) {
-        if let Ok(r) = tokio::time::timeout(QUIET, self.next()).await {
-            panic!("expected silence, got {r:?}");
-        }
-    }
-
-    /// Reads raw bytes until at least `n` are buffered (within 5 s).
-    async fn read_at_least(&mut self, n: usize) {
-        let limit = Duration::from_secs(5);
-        while self.buf.len() < n {
-            let read = tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf));
-            assert_ne!(read.await.unwrap().unwrap(), 0, "closed");
-        }
-    }
-
-    /// Reads until the connection ends: `Ok` for end-of-stream, `Err` for a reset.
-    async fn until_end(&mut self) -> std::io::Result<()> {
-        let limit = Duration::from_secs(15);
-        tokio::time::timeout(limit, async {
-            loop {
-                match self.next().await {
-                    Ok(Some(_)) => {}
-                    Ok(None) => return Ok(()),
-                    Err(e) => return Err(e),
-                }
-            }
-        })
-        .await
-        .expect("connection did not end")
-    }
-}
-
-fn block(piece: u32, index: u32) -> BlockRef {
-    BlockRef {
-        piece,
-        offset: index * 16384,
-        len: 16384,
-    }
-}
-
-fn data_of(content: &Content, b: BlockRef) -> Vec<u8> {
-    let mut data = vec![0u8; b.len as usize];
-    let offset = content.geometry().piece_offset(b.piece) + u64::from(b.offset);
-    content.read(offset, &mut data);
-    data
-}
 
 async fn seeder(behaviour: Behaviour) -> (Arc<SeedSwarm>, std::net::SocketAddr) {
     let (_, _, swarm) = setup(5);
     let addr = start(&swarm, behaviour, 1, None).await;
     (swarm, addr)
-}
-
-fn piece_of(msg: Message) -> (BlockRef, Vec<u8>) {
-    match msg {
-        Message::Piece {
-            piece,
-            offset,
-            data,
-        } => {
-            let b = BlockRef {
-                piece,
-                offset,
-                len: data.len() as u32,
-            };
-            (b, data.to_vec())
-        }
-        other => panic!("expected a piece, got {other:?}"),
-    }
 }
 
 #[tokio::test]

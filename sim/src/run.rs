@@ -161,6 +161,12 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         if let Some(m) = l.max_peers {
             opts.engine.max_peers = m;
         }
+        if let Some(m) = l.max_per_ip {
+            opts.engine.max_per_ip = m;
+        }
+        if let Some(s) = l.squat_grace_s {
+            opts.engine.squat_grace = Duration::from_secs_f64(s);
+        }
         crate::hosts::leecher(
             &mut sim,
             &l.name,
@@ -289,6 +295,24 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     };
     let banned: Vec<SocketAddr> = s.watches.iter().flat_map(|(_, w)| w.banned()).collect();
     let refused: Vec<SocketAddr> = s.watches.iter().flat_map(|(_, w)| w.refused()).collect();
+    let dropped: Vec<SocketAddr> = s.watches.iter().flat_map(|(_, w)| w.dropped()).collect();
+    for group in &sc.expect.dropped {
+        for a in members(group).iter().filter(|a| !dropped.contains(a)) {
+            failures.push(format!(
+                "seeder {group} at {a} was never dropped for misbehaviour"
+            ));
+        }
+    }
+    if let Some(max) = sc.expect.max_dials {
+        for (host, w) in &s.watches {
+            if w.dials() > max {
+                failures.push(format!(
+                    "{host} dialled {} times, at most {max} allowed",
+                    w.dials()
+                ));
+            }
+        }
+    }
     for group in &sc.expect.banned {
         for a in members(group).iter().filter(|a| !banned.contains(a)) {
             failures.push(format!("seeder {group} at {a} was not banned"));
@@ -356,6 +380,16 @@ fn seeder_line(e: &SeederEvent) -> Option<String> {
         EventKind::Rejected { piece, offset } => format!(":{port} reject {peer} {piece}/{offset}"),
         EventKind::Stalled => format!(":{port} stall {peer}"),
         EventKind::Dropped(mode) => format!(":{port} drop {peer} {mode:?}"),
+        EventKind::Pushed { piece, offset } => format!(":{port} push {peer} {piece}/{offset}"),
+        EventKind::Shifted {
+            piece,
+            offset,
+            begin,
+            corrupted,
+        } => format!(":{port} shift {peer} {piece}/{offset} to {begin} corrupt={corrupted}"),
+        EventKind::Rejoined { peer_id } => format!(":{port} rejoin {peer} as {peer_id}"),
+        EventKind::RejoinFailed(why) => format!(":{port} rejoin {peer} failed: {why}"),
+        EventKind::Flooded { requests } => format!(":{port} flood {peer} {requests} requests"),
     })
 }
 

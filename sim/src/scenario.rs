@@ -184,6 +184,13 @@ pub struct LeecherSpec {
     pub max_down: Option<u64>,
     #[serde(default)]
     pub max_peers: Option<usize>,
+    /// The engine's limit of connections per IP (a simulated host serving many seeders
+    /// needs more than the default).
+    #[serde(default)]
+    pub max_per_ip: Option<usize>,
+    /// The engine's squatting grace in seconds (default: the engine's).
+    #[serde(default)]
+    pub squat_grace_s: Option<f64>,
 }
 
 /// A network fault or host crash at a simulated time.
@@ -214,9 +221,17 @@ pub struct Expect {
     /// protocol error (a bad handshake or frame), proving the guard that should catch them did.
     #[serde(default)]
     pub refused: Vec<String>,
+    /// Seeder groups every member of which the client must have closed for misbehaviour of
+    /// any kind (a protocol error, not reading what it is sent, a ban).
+    #[serde(default)]
+    pub dropped: Vec<String>,
     /// Seeder groups none of which may be banned.
     #[serde(default)]
     pub not_banned: Vec<String>,
+    /// Upper bound on the connections a leecher dialled (made or failed): proves it does not
+    /// hammer peers that misbehave or refuse it.
+    #[serde(default)]
+    pub max_dials: Option<u64>,
     /// Upper bound on bytes a leecher discarded (failed hashes, duplicates, unrequested).
     #[serde(default)]
     pub max_wasted: Option<u64>,
@@ -261,6 +276,7 @@ impl Scenario {
             .iter()
             .chain(&self.expect.not_banned)
             .chain(&self.expect.refused)
+            .chain(&self.expect.dropped)
         {
             if !self.seeders.iter().any(|g| &g.name == name) {
                 bail!("expectation names unknown seeder group {name:?}");

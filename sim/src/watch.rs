@@ -42,6 +42,10 @@ struct State {
     snubs: u64,
     /// Peers the client refused for breaking the protocol (bad handshake, bad frame).
     refused: BTreeSet<SocketAddr>,
+    /// Peers the client closed for any misbehaviour (protocol errors, not reading, bans).
+    dropped: BTreeSet<SocketAddr>,
+    /// Connections the client dialled (made or failed).
+    dials: u64,
 }
 
 /// The observer given to one simulated client.
@@ -87,6 +91,19 @@ impl ClientWatch {
             .unwrap_or_default()
     }
 
+    /// Peers the client closed for misbehaviour of any kind.
+    pub fn dropped(&self) -> BTreeSet<SocketAddr> {
+        self.state
+            .lock()
+            .map(|s| s.dropped.clone())
+            .unwrap_or_default()
+    }
+
+    /// Dials the client made, successful or not.
+    pub fn dials(&self) -> u64 {
+        self.state.lock().map(|s| s.dials).unwrap_or_default()
+    }
+
     /// Peers the client banned.
     pub fn banned(&self) -> BTreeSet<SocketAddr> {
         self.state
@@ -115,6 +132,9 @@ impl Observer for ClientWatch {
                 fast,
             } => {
                 let dir = if outgoing { "out" } else { "in" };
+                if outgoing {
+                    s.dials += 1;
+                }
                 self.trace
                     .record(&self.host, format_args!("connect {peer} {dir}"));
                 s.peers.insert(
@@ -126,11 +146,13 @@ impl Observer for ClientWatch {
                     },
                 );
             }
-            Trace::DialFailed { peer, reason } => {
+            Trace::DialFailed { peer, error } => {
                 self.trace
-                    .record(&self.host, format_args!("dial-failed {peer}: {reason}"));
-                if reason.starts_with("protocol error") {
+                    .record(&self.host, format_args!("dial-failed {peer}: {error}"));
+                s.dials += 1;
+                if error.is_protocol_error() {
                     s.refused.insert(peer);
+                    s.dropped.insert(peer);
                 }
             }
             Trace::Disconnected {
@@ -143,8 +165,11 @@ impl Observer for ClientWatch {
                     &self.host,
                     format_args!("disconnect {peer} by {who}: {reason}"),
                 );
-                if reason.starts_with("protocol error") {
+                if reason.is_protocol_error() {
                     s.refused.insert(peer);
+                }
+                if by_us && reason.is_misbehaviour() {
+                    s.dropped.insert(peer);
                 }
                 s.peers.remove(&peer);
             }

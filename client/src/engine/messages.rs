@@ -1,19 +1,27 @@
 //! The engine's reaction to each peer wire message.
+//!
+//! Cheap messages stay cheap: a choke, an unchoke, a reject or a have touches one peer; blocks
+//! they release are handed out by the next refill (see `requests`), never by a pass over
+//! every peer per message.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::bencode;
 use crate::bitfield::Bitfield;
-use crate::geometry::BlockRef;
-use crate::wire::Message;
+use crate::geometry::{BlockRef, BLOCK_LEN};
+use crate::wire::{ExtendedHandshake, Message};
 
 use super::picker::Accept;
-use super::{Action, Engine, Notice, PeerKey, Reason};
+use super::{Action, Engine, Notice, PeerKey, Reason, Violation};
 
 /// The BEP 10 extension message id of the extended handshake.
 const EXTENDED_HANDSHAKE: u8 = 0;
+
+/// Bytes of blocks nobody asked for that a peer may send before it is disconnected: a few
+/// blocks' worth forgives a confused but honest client, and keeps a deliberate pusher's
+/// garbage from ever reaching the disk in quantity.
+pub const MAX_UNREQUESTED: u64 = 8 * BLOCK_LEN as u64;
 
 impl Engine {
     /// A message arrived from `key`.
@@ -39,13 +47,7 @@ impl Engine {
                 Ok(())
             }
             Message::Unchoke => {
-                if let Some(p) = self.peers.get_mut(&key) {
-                    if p.choking_us {
-                        p.choking_us = false;
-                        self.notice(Notice::Unchoked(key));
-                    }
-                }
-                self.fill_requests(now, key);
+                self.on_unchoke(now, key);
                 Ok(())
             }
             // We do not upload yet: interest is noted by the peer, not acted on.
@@ -58,10 +60,11 @@ impl Engine {
                 Ok(())
             }
             Message::HaveNone if first && fast => Ok(()),
-            Message::Bitfield(_) | Message::HaveAll | Message::HaveNone => Err(format!(
-                "{} after other messages or without the fast extension",
-                msg.name()
-            )),
+            Message::Bitfield(_) => Err(Violation::LatePieceList(msg.name())),
+            Message::HaveAll | Message::HaveNone if !first => {
+                Err(Violation::LatePieceList(msg.name()))
+            }
+            Message::HaveAll | Message::HaveNone => Err(Violation::NotNegotiated(msg.name())),
             Message::Request(block) => {
                 // Requests while we choke them are dropped (BEP 3) or rejected (BEP 6).
                 if fast {
@@ -89,7 +92,7 @@ impl Engine {
                 Ok(())
             }
             Message::Reject(_) | Message::AllowedFast(_) => {
-                Err(format!("{} without the fast extension", msg.name()))
+                Err(Violation::NotNegotiated(msg.name()))
             }
             Message::Extended { id, payload } => {
                 if id == EXTENDED_HANDSHAKE {
@@ -99,7 +102,7 @@ impl Engine {
             }
         };
         if let Err(why) = result {
-            self.disconnect(key, Reason::Protocol(why));
+            self.disconnect(now, key, Reason::Protocol(why));
         }
     }
 
@@ -111,21 +114,35 @@ impl Engine {
             peer.choking_us = true;
             self.actions.push_back(Action::Notice(Notice::Choked(key)));
         }
-        // Without BEP 6 a choke discards every pending request. With it, the peer rejects
-        // each one it will not serve, except those for allowed-fast pieces it may still send.
-        if !peer.fast {
+        // Without BEP 6 a choke discards every pending request (though blocks already on the
+        // wire may still come). With it, the peer rejects each one it will not serve, except
+        // those for allowed-fast pieces it may still send, so nothing is released here.
+        if !peer.fast && !peer.in_flight.is_empty() {
             let dropped: Vec<BlockRef> = peer.in_flight.drain(..).map(|r| r.block).collect();
+            for block in &dropped {
+                peer.give_up(*block, now);
+            }
             for block in dropped {
                 self.picker.release(key, block);
             }
+            self.refill_due = true;
         }
-        self.fill_all(now);
     }
 
-    fn on_have(&mut self, now: Duration, key: PeerKey, piece: u32) -> Result<(), String> {
+    fn on_unchoke(&mut self, now: Duration, key: PeerKey) {
+        if let Some(p) = self.peers.get_mut(&key) {
+            if p.choking_us {
+                p.choking_us = false;
+                self.notice(Notice::Unchoked(key));
+            }
+        }
+        self.fill_requests(now, key);
+    }
+
+    fn on_have(&mut self, now: Duration, key: PeerKey, piece: u32) -> Result<(), Violation> {
         let count = self.picker.geometry().piece_count();
         if piece >= count {
-            return Err(format!("have {piece} out of range ({count} pieces)"));
+            return Err(Violation::HaveOutOfRange { piece, count });
         }
         let Some(peer) = self.peers.get_mut(&key) else {
             return Ok(());
@@ -134,35 +151,32 @@ impl Engine {
             return Ok(());
         }
         peer.pieces.set(piece, true);
-        self.picker.add_have(piece);
         if !self.picker.have().get(piece) {
-            if let Some(u) = self.useful.get_mut(&key) {
-                *u += 1;
-            }
+            peer.wanted += 1;
         }
+        self.picker.add_have(piece);
         self.update_interest(now, key);
         self.fill_requests(now, key);
         Ok(())
     }
 
-    fn on_bitfield(&mut self, now: Duration, key: PeerKey, bytes: &Bytes) -> Result<(), String> {
+    fn on_bitfield(&mut self, now: Duration, key: PeerKey, bytes: &Bytes) -> Result<(), Violation> {
         let count = self.picker.geometry().piece_count();
-        let pieces = Bitfield::from_bytes(bytes, count).map_err(|e| e.to_string())?;
+        let pieces = Bitfield::from_bytes(bytes, count).map_err(Violation::BadBitfield)?;
         self.set_pieces(now, key, pieces);
         Ok(())
     }
 
     fn set_pieces(&mut self, now: Duration, key: PeerKey, pieces: Bitfield) {
-        let useful = self.picker.useful_count(&pieces);
+        let wanted = self.picker.useful_count(&pieces);
         self.picker.add_availability(&pieces);
-        if let Some(peer) = self.peers.get_mut(&key) {
-            peer.pieces = pieces;
-        }
-        self.useful.insert(key, useful);
-        let both_seeds =
-            self.picker.is_complete() && self.peers.get(&key).is_some_and(|p| p.is_seed());
-        if both_seeds {
-            self.disconnect(key, Reason::NotUseful);
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.pieces = pieces;
+        peer.wanted = wanted;
+        if self.picker.is_complete() && peer.is_seed() {
+            self.disconnect(now, key, Reason::NotUseful);
             return;
         }
         self.update_interest(now, key);
@@ -173,15 +187,21 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        if peer.take_request(block) {
-            self.picker.release(key, block);
-            // A reject for an allowed-fast piece means the peer no longer honours it. Any other
-            // reject while unchoked means it will not serve that piece: do not ask again.
-            if !peer.allowed_fast.remove(&block.piece) && !peer.choking_us {
-                peer.refused.insert(block.piece, now);
-            }
+        if !peer.take_request(block) {
+            return;
         }
-        self.fill_all(now);
+        // A reject for an allowed-fast piece means the peer no longer honours it. Any other
+        // reject while unchoked means it will not serve that piece: do not ask again.
+        if !peer.allowed_fast.remove(&block.piece) && !peer.choking_us {
+            peer.refused.insert(block.piece, now);
+        }
+        let parole = peer.parole;
+        self.picker.release(key, block);
+        if parole {
+            // It will not finish its exclusive piece: let others.
+            self.picker.release_exclusive(key);
+        }
+        self.refill_due = true;
     }
 
     fn on_block(
@@ -191,7 +211,7 @@ impl Engine {
         piece: u32,
         offset: u32,
         data: Bytes,
-    ) -> Result<(), String> {
+    ) -> Result<(), Violation> {
         let len = data.len() as u64;
         self.stats.downloaded += len;
         let block = BlockRef {
@@ -202,56 +222,68 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(&key) else {
             return Ok(());
         };
-        if !peer.take_request(block) {
-            // Not something we asked this peer for (or a request we gave up on): waste, unless
-            // the picker still needs exactly this block from an earlier snub.
-            let geometry = self.picker.geometry();
-            let exact = geometry.is_valid_block(block)
-                && offset % crate::geometry::BLOCK_LEN == 0
-                && geometry.block(piece, offset / crate::geometry::BLOCK_LEN) == block;
-            let addr = peer.addr;
-            if exact && matches!(self.picker.receive(key, addr, block), Accept::Fresh { .. }) {
-                self.actions.push_back(Action::Write { block, data });
-            } else {
+        if peer.take_request(block) {
+            peer.rate.add(now, len);
+            peer.last_block_at = now;
+            peer.snubbed = false;
+            peer.delivered = true;
+            self.accept_block(now, key, block, data);
+            self.fill_requests(now, key);
+            return Ok(());
+        }
+        if peer.take_given_up(block, now) {
+            // The answer to a request we gave up on: used if still needed, else waste that is
+            // nobody's fault. Not from a peer on parole: its data goes into its own pieces only.
+            if peer.parole {
                 self.stats.wasted += len;
+            } else {
+                self.accept_block(now, key, block, data);
             }
             return Ok(());
         }
-        peer.rate.add(now, len);
-        peer.last_block_at = now;
-        if peer.snubbed {
-            peer.snubbed = false;
+        // Nobody asked for this: waste charged to the sender, never written.
+        self.stats.wasted += len;
+        peer.unrequested += len;
+        if peer.unrequested > MAX_UNREQUESTED {
+            return Err(Violation::Unrequested {
+                bytes: peer.unrequested,
+            });
         }
-        let addr = peer.addr;
+        Ok(())
+    }
+
+    /// A requested block arrived: write it, and cancel the other requests for it.
+    fn accept_block(&mut self, now: Duration, key: PeerKey, block: BlockRef, data: Bytes) {
+        let Some(addr) = self.peers.get(&key).map(|p| p.addr) else {
+            return;
+        };
         match self.picker.receive(key, addr, block) {
             Accept::Fresh { cancel } => {
                 self.actions.push_back(Action::Write { block, data });
                 for other in cancel {
                     if let Some(p) = self.peers.get_mut(&other) {
                         if p.take_request(block) {
+                            p.give_up(block, now);
                             self.send(now, other, Message::Cancel(block));
                         }
                     }
                 }
             }
-            Accept::Duplicate => self.stats.wasted += len,
+            Accept::Duplicate => self.stats.wasted += block.len as u64,
         }
-        self.fill_requests(now, key);
-        Ok(())
     }
 
-    /// Reads `reqq` from the BEP 10 handshake: the most requests the peer will queue.
+    /// Reads the BEP 10 handshake, once per peer: later ones are ignored, so a peer cannot
+    /// make us parse a large dictionary over and over. `reqq` caps our queue to it.
     fn on_extended_handshake(&mut self, key: PeerKey, payload: &[u8]) {
-        let Ok(node) = bencode::decode(payload) else {
+        let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let reqq = node
-            .get("reqq")
-            .and_then(|n| n.as_int())
-            .and_then(|r| u32::try_from(r).ok())
-            .filter(|r| *r > 0);
-        if let (Some(peer), Some(r)) = (self.peers.get_mut(&key), reqq) {
-            peer.reqq = Some(r);
+        if std::mem::replace(&mut peer.extended_seen, true) {
+            return;
+        }
+        if let Ok(hs) = ExtendedHandshake::parse(payload) {
+            peer.reqq = hs.reqq;
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What the engine knows about one connected peer: choke state, pieces, requests, rates.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -60,6 +60,15 @@ pub struct InFlight {
     pub sent_at: Duration,
 }
 
+/// Requests we gave up on (cancelled, timed out, dropped by a choke) and still accept an
+/// answer to, at most this many per peer: as many as the largest queue we keep.
+pub const MAX_GIVEN_UP: usize = 500;
+
+/// How long a given-up request may still be answered without the block counting as
+/// unrequested: a cancel can cross a block already on the wire, and a slow peer may still be
+/// working through requests we stopped waiting for.
+pub const GIVEN_UP_GRACE: Duration = Duration::from_secs(120);
+
 /// One connected peer, from the engine's point of view.
 #[derive(Debug, Clone)]
 pub struct Peer {
@@ -68,10 +77,14 @@ pub struct Peer {
     pub peer_id: PeerId,
     /// Whether the peer speaks BEP 6 (have-all/none, reject, allowed-fast).
     pub fast: bool,
+    /// We dialled it (it counts against no incoming share).
+    pub outgoing: bool,
     /// The pieces the peer has.
     pub pieces: Bitfield,
-    /// True once a bitfield, have-all or have-none arrived (or any other message: then it
-    /// implicitly had nothing), after which another bitfield is a protocol error.
+    /// How many of `pieces` we lack: we are interested while it is positive.
+    pub wanted: u32,
+    /// True once a bitfield, have-all, have-none or have arrived, after which another piece
+    /// list is a protocol error.
     pub pieces_known: bool,
     /// The peer refuses our requests (initially true, BEP 3).
     pub choking_us: bool,
@@ -81,10 +94,18 @@ pub struct Peer {
     pub allowed_fast: BTreeSet<u32>,
     /// Our outstanding requests to this peer, oldest first.
     pub in_flight: Vec<InFlight>,
+    /// Requests we gave up on, with when, oldest first; see [`GIVEN_UP_GRACE`].
+    pub given_up: VecDeque<(BlockRef, Duration)>,
+    /// Bytes of blocks it sent that we never asked it for (nor gave up on).
+    pub unrequested: u64,
     /// The peer's advertised request queue limit (BEP 10 `reqq`), if any.
     pub reqq: Option<u32>,
+    /// The BEP 10 handshake arrived; later ones are ignored, so a peer cannot make us parse
+    /// one over and over.
+    pub extended_seen: bool,
     /// Payload bytes received from this peer, for the request queue depth.
     pub rate: Rate,
+    /// When the connection was admitted, for the squatting grace.
     pub connected_at: Duration,
     /// The last time a requested block arrived (or when requests started), for snub detection.
     pub last_block_at: Duration,
@@ -92,43 +113,61 @@ pub struct Peer {
     pub last_heard_at: Duration,
     /// The last time we sent anything, for keep-alives.
     pub last_sent_at: Duration,
-    /// No block for `SNUB_TIMEOUT` while requests were outstanding: keep one request at most.
+    /// No block for `snub_timeout` while requests were outstanding: keep one request at most,
+    /// no endgame duplicates, and its slot goes to a waiting candidate.
     pub snubbed: bool,
-    /// Blocks this peer sent that were part of pieces that verified.
-    pub good_blocks: u64,
+    /// It sent part of a failed piece: whole pieces to itself, one at a time (smart ban).
+    pub parole: bool,
+    /// It sent at least one block we asked for (a redial after it closes is worth it).
+    pub delivered: bool,
     /// Pieces the peer rejected or never answered for, with when: not asked of it again for
     /// [`REFUSAL_TTL`], even though its bitfield claims them (a peer that lies would otherwise
     /// be asked at network speed forever, and one that was only busy gets another chance).
     pub refused: BTreeMap<u32, Duration>,
+    /// Pieces it sent a copy of that failed: not asked of it again while another peer has them.
+    pub tainted: BTreeSet<u32>,
+}
+
+/// What the handshake told us about a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handshaken {
+    pub addr: SocketAddr,
+    pub peer_id: PeerId,
+    /// Both sides speak BEP 6.
+    pub fast: bool,
+    /// We dialled it.
+    pub outgoing: bool,
 }
 
 impl Peer {
-    pub fn new(addr: SocketAddr, peer_id: PeerId, fast: bool, pieces: u32, now: Duration) -> Self {
+    pub fn new(hs: Handshaken, pieces: u32, parole: bool, now: Duration) -> Self {
         Peer {
-            addr,
-            peer_id,
-            fast,
+            addr: hs.addr,
+            peer_id: hs.peer_id,
+            fast: hs.fast,
+            outgoing: hs.outgoing,
             pieces: Bitfield::new(pieces),
+            wanted: 0,
             pieces_known: false,
             choking_us: true,
             interested: false,
             allowed_fast: BTreeSet::new(),
             in_flight: Vec::new(),
+            given_up: VecDeque::new(),
+            unrequested: 0,
             reqq: None,
+            extended_seen: false,
             rate: Rate::default(),
             connected_at: now,
             last_block_at: now,
             last_heard_at: now,
             last_sent_at: now,
             snubbed: false,
-            good_blocks: 0,
+            parole,
+            delivered: false,
             refused: BTreeMap::new(),
+            tainted: BTreeSet::new(),
         }
-    }
-
-    /// Whether we may send a request for a block of `piece` now.
-    pub fn may_request(&self, piece: u32) -> bool {
-        !self.choking_us || self.allowed_fast.contains(&piece)
     }
 
     /// Removes the outstanding request for `block`; true if there was one.
@@ -142,9 +181,35 @@ impl Peer {
         }
     }
 
+    /// Remembers that we gave up on `block` (its answer may still come).
+    pub fn give_up(&mut self, block: BlockRef, now: Duration) {
+        if self.given_up.len() >= MAX_GIVEN_UP {
+            self.given_up.pop_front();
+        }
+        self.given_up.push_back((block, now));
+    }
+
+    /// Removes `block` from the given-up requests; true if it was there and still in grace.
+    pub fn take_given_up(&mut self, block: BlockRef, now: Duration) -> bool {
+        match self.given_up.iter().position(|(b, _)| *b == block) {
+            Some(i) => self
+                .given_up
+                .remove(i)
+                .is_some_and(|(_, at)| now.saturating_sub(at) < GIVEN_UP_GRACE),
+            None => false,
+        }
+    }
+
     /// Whether the peer is a seed (has every piece).
     pub fn is_seed(&self) -> bool {
         self.pieces.is_full()
+    }
+
+    /// Whether it holds a slot without being useful: snubbed, or nothing we want (and no
+    /// block from it) for `grace`.
+    pub fn is_squatting(&self, now: Duration, grace: Duration) -> bool {
+        let useful_at = self.connected_at.max(self.last_block_at);
+        self.snubbed || (!self.interested && now.saturating_sub(useful_at) >= grace)
     }
 }
 

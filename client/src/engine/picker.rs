@@ -1,9 +1,13 @@
-//! Which block to ask for next: piece states, rarest-first, partial pieces first, endgame.
+//! Which block to ask for next: piece states, rarest-first, partial pieces first, pieces kept
+//! whole for peers on parole, and a bounded endgame.
 //!
 //! Architecture Invariant: every piece is in exactly one state: `have`, in `partials` (some blocks
 //! open, requested or received), in `verifying` (all blocks written, hash pending) or missing.
 //! A block is owned by the peers that have an outstanding request for it; an `Open` block has no
-//! owner. Outside endgame a block has at most one owner.
+//! owner. Outside endgame a block has at most one owner; in endgame at most [`ENDGAME_OWNERS`],
+//! and at most [`MAX_DUPLICATES`] extra owners exist over the whole torrent. A piece with an
+//! exclusive owner (a peer on parole) gets blocks from that peer only, so its verdict is that
+//! peer's alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -21,13 +25,27 @@ use super::PeerKey;
 /// fast without doubling the whole tail's traffic.
 pub const ENDGAME_OWNERS: usize = 2;
 
+/// How long a request must have waited before endgame duplicates it: several round trips on
+/// any usable link. Younger requests are on their way, and racing them only doubles traffic
+/// (a swarm of fast peers finishes a whole small torrent in less).
+pub const ENDGAME_MIN_AGE: Duration = Duration::from_millis(500);
+
+/// Extra (duplicate) requests outstanding over the whole torrent in endgame. Each one that
+/// loses its race is up to one wasted block, so this bounds the endgame's waste per round
+/// trip however many fast peers go idle at once (the fault that made 48 fast seeders send
+/// most of a 6 MiB torrent twice).
+pub const MAX_DUPLICATES: usize = 8;
+
 /// The state of one block of a piece being downloaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlockState {
     /// Nobody is fetching it.
     Open,
-    /// Requested from these peers (more than one only in endgame).
-    Requested(Vec<PeerKey>),
+    /// Requested from these peers (more than one only in endgame), first asked at `since`.
+    Requested {
+        owners: Vec<PeerKey>,
+        since: Duration,
+    },
     /// Data accepted and handed to storage; the write is not confirmed yet.
     Received,
     /// On disk.
@@ -40,10 +58,21 @@ pub struct Partial {
     pub blocks: Vec<BlockState>,
     /// Who sent each block, for blame when the piece fails its hash.
     pub senders: Vec<Option<SocketAddr>>,
+    /// The peer on parole that fetches this piece alone, if any.
+    owner: Option<PeerKey>,
     /// Count of `Open` blocks, to skip pieces with nothing left to ask for.
     open: usize,
     /// Count of `Written` blocks; the piece is verified when it reaches the block count.
     written: usize,
+}
+
+/// Who sent a piece whose hash is pending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The sender of each block.
+    pub senders: Vec<Option<SocketAddr>>,
+    /// It was fetched whole from one peer on parole: its verdict is that peer's alone.
+    pub on_parole: bool,
 }
 
 /// What happened to a block that arrived.
@@ -55,6 +84,30 @@ pub enum Accept {
     Duplicate,
 }
 
+/// One peer's request for blocks; see [`Picker::pick`].
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub peer: PeerKey,
+    /// The pieces it has.
+    pub has: &'a Bitfield,
+    /// With `Some`, only these pieces (a choked peer's allowed-fast set).
+    pub only: Option<&'a BTreeSet<u32>>,
+    /// Pieces it would not serve recently: never picked.
+    pub refused: &'a BTreeMap<u32, Duration>,
+    /// Pieces not to pick from it: it sent a bad copy, and a peer that did not has them.
+    pub avoid: &'a BTreeSet<u32>,
+    /// On parole: whole pieces to itself, one at a time.
+    pub parole: bool,
+    /// On parole, but nobody healthy is left to finish shared pieces: it may (so the
+    /// download cannot stall with only suspects connected).
+    pub may_share: bool,
+    /// Endgame duplicates it may take (zero for a busy, snubbed or paroled peer).
+    pub duplicates: usize,
+    /// Blocks wanted at most.
+    pub max: usize,
+    pub now: Duration,
+}
+
 /// Piece and block bookkeeping for one torrent.
 #[derive(Debug, Clone)]
 pub struct Picker {
@@ -63,7 +116,10 @@ pub struct Picker {
     /// How many connected peers have each piece.
     availability: Vec<u32>,
     partials: BTreeMap<u32, Partial>,
-    verifying: BTreeSet<u32>,
+    /// Pieces whose blocks are all written, awaiting their hash.
+    verifying: BTreeMap<u32, Sent>,
+    /// Extra owners of requested blocks (endgame duplicates) outstanding.
+    duplicates: usize,
     /// Bytes not yet verified, kept current so status queries are O(1).
     left: u64,
 }
@@ -83,7 +139,8 @@ impl Picker {
             have,
             availability: vec![0; count],
             partials: BTreeMap::new(),
-            verifying: BTreeSet::new(),
+            verifying: BTreeMap::new(),
+            duplicates: 0,
         }
     }
 
@@ -102,6 +159,11 @@ impl Picker {
     /// Bytes still missing (not verified).
     pub fn left(&self) -> u64 {
         self.left
+    }
+
+    /// Endgame duplicates outstanding.
+    pub fn duplicates(&self) -> usize {
+        self.duplicates
     }
 
     /// Missing pieces that nobody has started.
@@ -143,78 +205,147 @@ impl Picker {
         self.unstarted() == 0 && self.partials.values().all(|p| p.open == 0)
     }
 
-    /// Picks up to `max` blocks for `peer`, which has the pieces in `theirs`. With `only` set
-    /// (a choked peer's allowed-fast set), picks only from those pieces; pieces in `refused`
-    /// (the peer would not serve them) are never picked. Endgame duplicates are handed out only
-    /// with `duplicates`: the engine allows them to a peer with nothing else in flight, so a
-    /// big pipeline does not turn the whole tail of a download into double traffic.
-    #[allow(clippy::too_many_arguments)]
-    pub fn pick(
-        &mut self,
-        peer: PeerKey,
-        theirs: &Bitfield,
-        only: Option<&BTreeSet<u32>>,
-        refused: &BTreeMap<u32, Duration>,
-        duplicates: bool,
-        max: usize,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<BlockRef> {
+    /// Picks up to `ask.max` blocks for `ask.peer`: open blocks of started pieces (most
+    /// complete first), then new pieces (a random one while we have nothing, then rarest
+    /// first), then, in endgame, up to `ask.duplicates` blocks others hold, longest-waiting
+    /// first. A peer on parole gets blocks only of its own exclusive piece, one at a time
+    /// (see [`Picker::pick_on_parole`]).
+    pub fn pick(&mut self, ask: &Ask<'_>, rng: &mut ChaCha8Rng) -> Vec<BlockRef> {
         let mut out = Vec::new();
-        if max == 0 {
+        if ask.max == 0 {
             return out;
         }
         let allowed = |p: u32| {
-            theirs.get(p) && only.is_none_or(|set| set.contains(&p)) && !refused.contains_key(&p)
+            ask.has.get(p)
+                && ask.only.is_none_or(|set| set.contains(&p))
+                && !ask.refused.contains_key(&p)
+                && !ask.avoid.contains(&p)
         };
-        // 1. Finish what is started: open blocks of partial pieces, most complete first.
-        let mut started: Vec<(usize, u32)> = self
-            .partials
-            .iter()
-            .filter(|(p, part)| part.open > 0 && allowed(**p))
-            .map(|(p, part)| (part.blocks.len() - part.open, *p))
-            .collect();
-        started.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        for (_, piece) in started {
-            self.take_open(piece, peer, max, &mut out);
-            if out.len() >= max {
-                return out;
-            }
+        if ask.parole {
+            self.pick_on_parole(ask, &allowed, rng, &mut out);
+            return out;
         }
-        // 2. Start new pieces: a random one while we have nothing to trade, then rarest first.
-        while out.len() < max && self.unstarted() > 0 {
-            let random_first = self.have.count_ones() == 0 && self.partials.is_empty();
-            let Some(piece) = self.choose_new(&allowed, random_first, rng) else {
+        self.pick_started(ask, &allowed, &mut out);
+        while out.len() < ask.max {
+            let Some(piece) = self.start_new(&allowed, rng) else {
                 break;
             };
-            let blocks = self.geometry.block_count(piece) as usize;
-            self.partials.insert(
-                piece,
-                Partial {
-                    blocks: vec![BlockState::Open; blocks],
-                    senders: vec![None; blocks],
-                    open: blocks,
-                    written: 0,
-                },
-            );
-            self.take_open(piece, peer, max, &mut out);
+            self.take_open(piece, ask, &mut out);
         }
-        // 3. Endgame: nothing is open anywhere; duplicate requests for blocks others hold.
-        if duplicates && out.len() < max && self.in_endgame() {
-            self.pick_endgame(peer, &allowed, max, &mut out);
+        if ask.duplicates > 0 && out.len() < ask.max && self.in_endgame() {
+            let room = ask
+                .duplicates
+                .min(ask.max - out.len())
+                .min(MAX_DUPLICATES.saturating_sub(self.duplicates));
+            self.pick_endgame(ask, &allowed, room, &mut out);
         }
         out
     }
 
-    fn take_open(&mut self, piece: u32, peer: PeerKey, max: usize, out: &mut Vec<BlockRef>) {
+    /// Open blocks of started, non-exclusive pieces, most complete first.
+    fn pick_started(
+        &mut self,
+        ask: &Ask<'_>,
+        allowed: &dyn Fn(u32) -> bool,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let mut started: Vec<(usize, u32)> = self
+            .partials
+            .iter()
+            .filter(|(p, part)| part.open > 0 && part.owner.is_none() && allowed(**p))
+            .map(|(p, part)| (part.blocks.len() - part.open, *p))
+            .collect();
+        started.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, piece) in started {
+            self.take_open(piece, ask, out);
+            if out.len() >= ask.max {
+                return;
+            }
+        }
+    }
+
+    /// For a peer on parole: the rest of its own piece; else a started piece nobody has sent
+    /// anything for yet, or a new one, which becomes its own. Only when that gives nothing
+    /// and no healthy peer is left (`ask.may_share`) does it help with shared pieces, so the
+    /// download cannot deadlock with every peer under suspicion.
+    fn pick_on_parole(
+        &mut self,
+        ask: &Ask<'_>,
+        allowed: &dyn Fn(u32) -> bool,
+        rng: &mut ChaCha8Rng,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let mine = Some(ask.peer);
+        let own: Vec<(u32, usize)> = self
+            .partials
+            .iter()
+            .filter(|(_, part)| part.owner == mine)
+            .map(|(p, part)| (*p, part.open))
+            .collect();
+        if !own.is_empty() {
+            // Its own pieces first, and no new one while it has one: each verdict comes before
+            // more of its data.
+            for (piece, _) in own.into_iter().filter(|(_, open)| *open > 0) {
+                self.take_open(piece, ask, out);
+                if out.len() >= ask.max {
+                    break;
+                }
+            }
+            return;
+        }
+        let untouched = self
+            .partials
+            .iter()
+            .find(|(p, part)| {
+                part.owner.is_none() && part.open == part.blocks.len() && allowed(**p)
+            })
+            .map(|(p, _)| *p);
+        let piece = untouched.or_else(|| self.start_new(allowed, rng));
+        if let Some(piece) = piece {
+            if let Some(part) = self.partials.get_mut(&piece) {
+                part.owner = mine;
+            }
+            self.take_open(piece, ask, out);
+        } else if ask.may_share {
+            self.pick_started(ask, allowed, out);
+        }
+    }
+
+    /// Starts a missing piece nobody has started that the peer has (a random one while we
+    /// have nothing to trade, then the rarest); `None` if there is none.
+    fn start_new(&mut self, allowed: &dyn Fn(u32) -> bool, rng: &mut ChaCha8Rng) -> Option<u32> {
+        if self.unstarted() == 0 {
+            return None;
+        }
+        let random_first = self.have.count_ones() == 0 && self.partials.is_empty();
+        let piece = self.choose_new(allowed, random_first, rng)?;
+        let blocks = self.geometry.block_count(piece) as usize;
+        self.partials.insert(
+            piece,
+            Partial {
+                blocks: vec![BlockState::Open; blocks],
+                senders: vec![None; blocks],
+                owner: None,
+                open: blocks,
+                written: 0,
+            },
+        );
+        Some(piece)
+    }
+
+    fn take_open(&mut self, piece: u32, ask: &Ask<'_>, out: &mut Vec<BlockRef>) {
         let Some(part) = self.partials.get_mut(&piece) else {
             return;
         };
         for (i, state) in part.blocks.iter_mut().enumerate() {
-            if out.len() >= max || part.open == 0 {
+            if out.len() >= ask.max || part.open == 0 {
                 break;
             }
             if *state == BlockState::Open {
-                *state = BlockState::Requested(vec![peer]);
+                *state = BlockState::Requested {
+                    owners: vec![ask.peer],
+                    since: ask.now,
+                };
                 part.open -= 1;
                 out.push(self.geometry.block(piece, i as u32));
             }
@@ -235,7 +366,7 @@ impl Picker {
         for piece in 0..self.geometry.piece_count() {
             if self.have.get(piece)
                 || self.partials.contains_key(&piece)
-                || self.verifying.contains(&piece)
+                || self.verifying.contains_key(&piece)
                 || !allowed(piece)
             {
                 continue;
@@ -261,27 +392,75 @@ impl Picker {
 
     fn pick_endgame(
         &mut self,
-        peer: PeerKey,
+        ask: &Ask<'_>,
         allowed: &dyn Fn(u32) -> bool,
-        max: usize,
+        room: usize,
         out: &mut Vec<BlockRef>,
     ) {
-        for (&piece, part) in self.partials.iter_mut() {
-            if !allowed(piece) {
+        if room == 0 {
+            return;
+        }
+        // The requests that have waited longest are the likeliest to be stuck.
+        let mut waiting: Vec<(Duration, u32, usize)> = Vec::new();
+        for (&piece, part) in &self.partials {
+            if part.owner.is_some() || !allowed(piece) {
                 continue;
             }
-            for (i, state) in part.blocks.iter_mut().enumerate() {
-                if out.len() >= max {
-                    return;
-                }
-                if let BlockState::Requested(owners) = state {
-                    if owners.len() < ENDGAME_OWNERS && !owners.contains(&peer) {
-                        owners.push(peer);
-                        out.push(self.geometry.block(piece, i as u32));
+            for (i, state) in part.blocks.iter().enumerate() {
+                if let BlockState::Requested { owners, since } = state {
+                    let stuck = *since + ENDGAME_MIN_AGE <= ask.now;
+                    if stuck && owners.len() < ENDGAME_OWNERS && !owners.contains(&ask.peer) {
+                        waiting.push((*since, piece, i));
                     }
                 }
             }
         }
+        waiting.sort();
+        for (_, piece, i) in waiting.into_iter().take(room) {
+            if let Some(BlockState::Requested { owners, .. }) = self
+                .partials
+                .get_mut(&piece)
+                .and_then(|part| part.blocks.get_mut(i))
+            {
+                owners.push(ask.peer);
+                self.duplicates += 1;
+                out.push(self.geometry.block(piece, i as u32));
+            }
+        }
+    }
+
+    /// In endgame, when the next request becomes old enough to duplicate (after `now`).
+    pub fn next_endgame_at(&self, now: Duration) -> Option<Duration> {
+        if !self.in_endgame() {
+            return None;
+        }
+        self.partials
+            .values()
+            .filter(|part| part.owner.is_none())
+            .flat_map(|part| &part.blocks)
+            .filter_map(|state| match state {
+                BlockState::Requested { owners, since } if owners.len() < ENDGAME_OWNERS => {
+                    Some(*since + ENDGAME_MIN_AGE)
+                }
+                _ => None,
+            })
+            .filter(|t| *t > now)
+            .min()
+    }
+
+    /// Whether some request is old enough to duplicate now.
+    pub fn endgame_due(&self, now: Duration) -> bool {
+        self.in_endgame()
+            && self
+                .partials
+                .values()
+                .filter(|p| p.owner.is_none())
+                .any(|part| {
+                    part.blocks.iter().any(|state| {
+                        matches!(state, BlockState::Requested { owners, since }
+                        if owners.len() < ENDGAME_OWNERS && *since + ENDGAME_MIN_AGE <= now)
+                    })
+                })
     }
 
     /// `peer` will not deliver `block` (rejected, timed out, choked, gone): drop its ownership.
@@ -290,11 +469,25 @@ impl Picker {
             return;
         };
         let i = (block.offset / BLOCK_LEN) as usize;
-        if let Some(BlockState::Requested(owners)) = part.blocks.get_mut(i) {
+        if let Some(BlockState::Requested { owners, .. }) = part.blocks.get_mut(i) {
+            let before = owners.len();
             owners.retain(|o| *o != peer);
+            if owners.len() < before && !owners.is_empty() {
+                self.duplicates -= 1;
+            }
             if owners.is_empty() {
                 part.blocks[i] = BlockState::Open;
                 part.open += 1;
+            }
+        }
+    }
+
+    /// `peer` no longer fetches its exclusive pieces alone (it left, was snubbed, or came off
+    /// parole): others may finish them.
+    pub fn release_exclusive(&mut self, peer: PeerKey) {
+        for part in self.partials.values_mut() {
+            if part.owner == Some(peer) {
+                part.owner = None;
             }
         }
     }
@@ -306,8 +499,9 @@ impl Picker {
         };
         let i = (block.offset / BLOCK_LEN) as usize;
         match part.blocks.get(i) {
-            Some(BlockState::Requested(owners)) => {
-                let cancel = owners.iter().copied().filter(|o| *o != peer).collect();
+            Some(BlockState::Requested { owners, .. }) => {
+                let cancel: Vec<PeerKey> = owners.iter().copied().filter(|o| *o != peer).collect();
+                self.duplicates -= owners.len() - 1;
                 part.blocks[i] = BlockState::Received;
                 part.senders[i] = Some(from);
                 Accept::Fresh { cancel }
@@ -323,22 +517,32 @@ impl Picker {
         }
     }
 
-    /// A received block is on disk. When that completes the piece, moves it to `verifying` and
-    /// returns who sent each block (for blame should the hash fail).
-    pub fn written(&mut self, block: BlockRef) -> Option<Vec<Option<SocketAddr>>> {
-        let part = self.partials.get_mut(&block.piece)?;
+    /// A received block is on disk. True when that completes the piece, which then moves to
+    /// `verifying` (see [`Picker::take_senders`]).
+    pub fn written(&mut self, block: BlockRef) -> bool {
+        let Some(part) = self.partials.get_mut(&block.piece) else {
+            return false;
+        };
         let i = (block.offset / BLOCK_LEN) as usize;
         if part.blocks.get(i) != Some(&BlockState::Received) {
-            return None;
+            return false;
         }
         part.blocks[i] = BlockState::Written;
         part.written += 1;
         if part.written < part.blocks.len() {
-            return None;
+            return false;
         }
-        let done = self.partials.remove(&block.piece)?;
-        self.verifying.insert(block.piece);
-        Some(done.senders)
+        match self.partials.remove(&block.piece) {
+            Some(done) => {
+                let sent = Sent {
+                    senders: done.senders,
+                    on_parole: done.owner.is_some(),
+                };
+                self.verifying.insert(block.piece, sent);
+                true
+            }
+            None => false,
+        }
     }
 
     /// A block's write failed: it must be fetched again.
@@ -351,6 +555,92 @@ impl Picker {
                 part.open += 1;
             }
         }
+    }
+
+    /// Reopens every block of an unfinished piece that `from` sent and that is on disk (a
+    /// banned peer's data is presumed bad): those blocks are fetched again from others instead
+    /// of failing their pieces. Blocks whose write is still pending are left, so a block is
+    /// never written twice at once. Returns the bytes discarded.
+    pub fn discard_from(&mut self, from: SocketAddr) -> u64 {
+        let mut bytes = 0;
+        for (&piece, part) in self.partials.iter_mut() {
+            for i in 0..part.blocks.len() {
+                if part.senders[i] == Some(from) && part.blocks[i] == BlockState::Written {
+                    part.blocks[i] = BlockState::Open;
+                    part.senders[i] = None;
+                    part.open += 1;
+                    part.written -= 1;
+                    bytes += u64::from(self.geometry.block(piece, i as u32).len);
+                }
+            }
+        }
+        bytes
+    }
+
+    /// A peer goes on parole. Pieces that only it has been asked for or sent blocks of become
+    /// its own (their verdict will be its alone); in pieces others share, its requests are
+    /// released (returned, for the caller to cancel) and the blocks it sent on disk reopened,
+    /// so a corrupter stops spoiling others' pieces at once. Returns the released requests
+    /// and the bytes discarded.
+    pub fn parole(&mut self, peer: PeerKey, from: SocketAddr) -> (Vec<BlockRef>, u64) {
+        let mut released = Vec::new();
+        let mut discarded = 0;
+        for (&piece, part) in self.partials.iter_mut() {
+            if part.owner.is_some() {
+                continue;
+            }
+            let mut involved = false;
+            let mut others = false;
+            for (state, sender) in part.blocks.iter().zip(&part.senders) {
+                match state {
+                    BlockState::Open => {}
+                    BlockState::Requested { owners, .. } => {
+                        involved |= owners.contains(&peer);
+                        others |= owners.iter().any(|o| *o != peer);
+                    }
+                    BlockState::Received | BlockState::Written => {
+                        involved |= *sender == Some(from);
+                        others |= *sender != Some(from);
+                    }
+                }
+            }
+            if !involved {
+                continue;
+            }
+            if !others {
+                part.owner = Some(peer);
+                continue;
+            }
+            for i in 0..part.blocks.len() {
+                let block = self.geometry.block(piece, i as u32);
+                match &mut part.blocks[i] {
+                    BlockState::Requested { owners, .. } if owners.contains(&peer) => {
+                        owners.retain(|o| *o != peer);
+                        if owners.is_empty() {
+                            part.blocks[i] = BlockState::Open;
+                            part.open += 1;
+                        } else {
+                            self.duplicates -= 1;
+                        }
+                        released.push(block);
+                    }
+                    BlockState::Written if part.senders[i] == Some(from) => {
+                        part.blocks[i] = BlockState::Open;
+                        part.senders[i] = None;
+                        part.open += 1;
+                        part.written -= 1;
+                        discarded += u64::from(block.len);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (released, discarded)
+    }
+
+    /// Who sent each block of a piece whose hash is pending, ending its verification.
+    pub fn take_senders(&mut self, piece: u32) -> Option<Sent> {
+        self.verifying.remove(&piece)
     }
 
     /// The piece's hash matched: it is ours.
@@ -367,7 +657,12 @@ impl Picker {
     }
 
     pub fn is_verifying(&self, piece: u32) -> bool {
-        self.verifying.contains(&piece)
+        self.verifying.contains_key(&piece)
+    }
+
+    /// How many connected peers have `piece`.
+    pub fn availability(&self, piece: u32) -> u32 {
+        self.availability.get(piece as usize).copied().unwrap_or(0)
     }
 
     /// Pieces currently partially downloaded (for tests and status).

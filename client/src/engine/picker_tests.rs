@@ -2,7 +2,43 @@
 
 use super::*;
 use rand::SeedableRng;
-use std::collections::BTreeMap;
+
+/// Asks for up to `max` blocks for `peer` holding `has`, duplicates allowed, at time zero.
+fn pick(
+    p: &mut Picker,
+    peer: u64,
+    has: &Bitfield,
+    max: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<BlockRef> {
+    pick_at(p, peer, has, max, rng, Duration::ZERO)
+}
+
+/// [`pick`] at time `now`.
+fn pick_at(
+    p: &mut Picker,
+    peer: u64,
+    has: &Bitfield,
+    max: usize,
+    rng: &mut ChaCha8Rng,
+    now: Duration,
+) -> Vec<BlockRef> {
+    let none = BTreeMap::new();
+    let clean = BTreeSet::new();
+    let ask = Ask {
+        peer: PeerKey(peer),
+        has,
+        only: None,
+        refused: &none,
+        avoid: &clean,
+        parole: false,
+        may_share: false,
+        duplicates: usize::MAX,
+        max,
+        now,
+    };
+    p.pick(&ask, rng)
+}
 
 fn picker(pieces: u32) -> Picker {
     let geometry = Geometry::new(
@@ -22,10 +58,10 @@ fn partial_pieces_are_finished_before_new_ones_start() {
     let mut p = picker(4);
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let all = Bitfield::full(4);
-    let a = p.pick(PeerKey(1), &all, None, &BTreeMap::new(), true, 2, &mut rng);
+    let a = pick(&mut p, 1, &all, 2, &mut rng);
     assert_eq!(a.len(), 2);
     assert!(a.iter().all(|b| b.piece == a[0].piece));
-    let b = p.pick(PeerKey(2), &all, None, &BTreeMap::new(), true, 2, &mut rng);
+    let b = pick(&mut p, 2, &all, 2, &mut rng);
     assert!(
         b.iter().all(|x| x.piece == a[0].piece),
         "same piece continued: {b:?}"
@@ -39,15 +75,7 @@ fn short_last_block_and_hash_failure_requeue() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut only_last = Bitfield::new(2);
     only_last.set(1, true);
-    let blocks = p.pick(
-        PeerKey(1),
-        &only_last,
-        None,
-        &BTreeMap::new(),
-        true,
-        10,
-        &mut rng,
-    );
+    let blocks = pick(&mut p, 1, &only_last, 10, &mut rng);
     assert_eq!(blocks.len(), 4);
     assert_eq!(blocks[3].len, BLOCK_LEN - 100, "short last block");
     for b in &blocks {
@@ -57,21 +85,19 @@ fn short_last_block_and_hash_failure_requeue() {
         ));
     }
     for b in &blocks[..3] {
-        assert!(p.written(*b).is_none());
+        assert!(!p.written(*b));
     }
-    let senders = p.written(blocks[3]).expect("piece complete");
-    assert_eq!(senders, vec![Some(from()); 4]);
+    assert!(p.written(blocks[3]), "piece complete");
     assert!(p.is_verifying(1));
-    p.failed(1);
-    let again = p.pick(
-        PeerKey(2),
-        &only_last,
-        None,
-        &BTreeMap::new(),
-        true,
-        10,
-        &mut rng,
+    assert_eq!(
+        p.take_senders(1),
+        Some(Sent {
+            senders: vec![Some(from()); 4],
+            on_parole: false
+        })
     );
+    p.failed(1);
+    let again = pick(&mut p, 2, &only_last, 10, &mut rng);
     assert_eq!(again, blocks, "the whole piece is fetched again");
 }
 
@@ -80,21 +106,29 @@ fn endgame_starts_only_when_nothing_is_open() {
     let mut p = picker(1);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let all = Bitfield::full(1);
-    let first = p.pick(PeerKey(1), &all, None, &BTreeMap::new(), true, 3, &mut rng);
+    let first = pick(&mut p, 1, &all, 3, &mut rng);
     assert_eq!(first.len(), 3);
     assert!(!p.in_endgame());
-    let rest = p.pick(PeerKey(2), &all, None, &BTreeMap::new(), true, 10, &mut rng);
+    let young = pick(&mut p, 2, &all, 10, &mut rng);
     assert!(p.in_endgame());
+    assert_eq!(
+        young.len(),
+        1,
+        "only the open block: the others were just requested"
+    );
+    p.release(PeerKey(2), young[0]);
+    let later = ENDGAME_MIN_AGE;
+    let rest = pick_at(&mut p, 2, &all, 10, &mut rng, later);
     // Peer 2 gets the last open block and then duplicates of peer 1's three.
     assert_eq!(rest.len(), 4, "{rest:?}");
     // Nobody gets a block twice, and at most ENDGAME_OWNERS peers share one.
-    let third = p.pick(PeerKey(3), &all, None, &BTreeMap::new(), true, 10, &mut rng);
+    let third = pick_at(&mut p, 3, &all, 10, &mut rng, later * 2);
     assert_eq!(
         third.len(),
         1,
         "only the block peer 2 alone holds: {third:?}"
     );
-    let again = p.pick(PeerKey(2), &all, None, &BTreeMap::new(), true, 10, &mut rng);
+    let again = pick_at(&mut p, 2, &all, 10, &mut rng, later * 2);
     assert!(again.is_empty());
 }
 

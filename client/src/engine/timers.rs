@@ -1,4 +1,5 @@
-//! Time-driven work: dialling, snub detection, request timeouts, keep-alives, idle peers.
+//! Time-driven work: snub detection, request timeouts, keep-alives, idle peers, squatters,
+//! dialling, and the batched refill.
 
 use std::time::Duration;
 
@@ -15,8 +16,20 @@ impl Engine {
         for key in keys {
             self.tick_peer(now, key);
         }
+        self.swarm.expire(now);
+        let full = self.peers.len() + self.swarm.connecting() >= self.config.max_peers;
+        let waiting = self
+            .swarm
+            .next_dial_at(now, &self.config)
+            .is_some_and(|t| t <= now);
+        if full && waiting && !self.completed {
+            self.evict_squatter(now, true);
+        }
+        if self.picker.endgame_due(now) && self.any_idle_peer() {
+            self.refill_due = true;
+        }
         self.dial(now);
-        self.fill_all(now);
+        self.refill_if_due(now);
     }
 
     fn tick_peer(&mut self, now: Duration, key: PeerKey) {
@@ -26,25 +39,26 @@ impl Engine {
         };
         peer.refused
             .retain(|_, at| now.saturating_sub(*at) < super::peer::REFUSAL_TTL);
+        while peer
+            .given_up
+            .front()
+            .is_some_and(|(_, at)| now.saturating_sub(*at) >= super::peer::GIVEN_UP_GRACE)
+        {
+            peer.given_up.pop_front();
+        }
         if now.saturating_sub(peer.last_heard_at) >= config.idle_timeout {
-            self.disconnect(key, Reason::Idle);
+            self.disconnect(now, key, Reason::Idle);
             return;
         }
         // Snubbed: requests outstanding but no block for a while. Its requests go to others.
         let waiting = !peer.in_flight.is_empty();
-        if waiting && !peer.snubbed && now.saturating_sub(peer.last_block_at) >= config.snub_timeout
+        let given_up: Vec<BlockRef> = if waiting
+            && !peer.snubbed
+            && now.saturating_sub(peer.last_block_at) >= config.snub_timeout
         {
             peer.snubbed = true;
-            let given_up: Vec<BlockRef> = peer.in_flight.drain(..).map(|r| r.block).collect();
-            // Its one remaining request slot goes to other pieces than those it sat on.
-            for block in &given_up {
-                peer.refused.insert(block.piece, now);
-            }
             self.actions.push_back(Action::Notice(Notice::Snubbed(key)));
-            for block in given_up {
-                self.picker.release(key, block);
-                self.send(now, key, Message::Cancel(block));
-            }
+            peer.in_flight.drain(..).map(|r| r.block).collect()
         } else {
             // Individually stale requests (e.g. a peer that silently skips some).
             let timeout = config.request_timeout;
@@ -56,13 +70,23 @@ impl Engine {
                 }
                 !old
             });
-            for block in &stale {
+            stale
+        };
+        if !given_up.is_empty() {
+            // Its remaining request slot goes to other pieces than those it sat on.
+            for block in &given_up {
                 peer.refused.insert(block.piece, now);
+                peer.give_up(*block, now);
             }
-            for block in stale {
+            let snubbed = peer.snubbed;
+            for block in given_up {
                 self.picker.release(key, block);
                 self.send(now, key, Message::Cancel(block));
             }
+            if snubbed {
+                self.picker.release_exclusive(key);
+            }
+            self.refill_due = true;
         }
         let Some(peer) = self.peers.get(&key) else {
             return;
@@ -72,41 +96,9 @@ impl Engine {
         }
     }
 
-    /// Dials candidates whose retry time has come, while there is room for more peers.
-    pub(super) fn dial(&mut self, now: Duration) {
-        if self.completed {
-            return;
-        }
-        let mut room = self
-            .config
-            .max_peers
-            .saturating_sub(self.peers.len() + self.connecting.len());
-        if room == 0 {
-            return;
-        }
-        let connected: Vec<_> = self.peers.values().map(|p| p.addr).collect();
-        let due: Vec<_> = self
-            .candidates
-            .iter()
-            .filter(|(addr, c)| {
-                c.next_attempt <= now
-                    && !self.connecting.contains(addr)
-                    && !connected.contains(addr)
-            })
-            .map(|(addr, _)| *addr)
-            .collect();
-        for addr in due {
-            if room == 0 {
-                break;
-            }
-            room -= 1;
-            self.connecting.insert(addr);
-            self.actions.push_back(Action::Connect(addr));
-        }
-    }
-
-    /// The earliest time at which [`Engine::tick`] has something to do, if any.
-    pub fn next_timeout(&self) -> Option<Duration> {
+    /// The earliest time at which [`Engine::tick`] has something to do, if any. `now` is the
+    /// current time (deadlines depend on the dial rate, which refills with time).
+    pub fn next_timeout(&self, now: Duration) -> Option<Duration> {
         let c = &self.config;
         let mut next: Option<Duration> = None;
         let mut consider = |t: Duration| {
@@ -115,20 +107,37 @@ impl Engine {
         for peer in self.peers.values() {
             consider(peer.last_heard_at + c.idle_timeout);
             consider(peer.last_sent_at + c.keepalive_interval);
-            if let Some(oldest) = peer.in_flight.iter().map(|r| r.sent_at).min() {
-                consider(oldest + c.request_timeout);
+            if let Some(oldest) = peer.in_flight.first() {
+                consider(oldest.sent_at + c.request_timeout);
                 if !peer.snubbed {
                     consider(peer.last_block_at + c.snub_timeout);
                 }
             }
         }
-        if !self.completed && self.peers.len() + self.connecting.len() < c.max_peers {
-            let connected: Vec<_> = self.peers.values().map(|p| p.addr).collect();
-            for (addr, cand) in &self.candidates {
-                if !self.connecting.contains(addr) && !connected.contains(addr) {
-                    consider(cand.next_attempt);
+        if let Some(t) = self.next_refill_at() {
+            consider(t);
+        }
+        if self.any_idle_peer() {
+            if let Some(t) = self.picker.next_endgame_at(now) {
+                consider(t);
+            }
+        }
+        match self.next_dial_at(now) {
+            Some(t) => consider(t),
+            None if !self.completed && self.swarm.next_dial_at(now, c).is_some() => {
+                // Full, with candidates waiting: wake when a peer becomes a squatter.
+                let soonest = self
+                    .peers
+                    .values()
+                    .filter(|p| !p.interested && !p.snubbed)
+                    .map(|p| p.connected_at.max(p.last_block_at) + c.squat_grace)
+                    .filter(|t| *t > now)
+                    .min();
+                if let Some(t) = soonest {
+                    consider(t);
                 }
             }
+            None => {}
         }
         next
     }

@@ -1,44 +1,50 @@
-//! One peer connection: the handshake, then a reader and a writer task around the framed stream.
+//! One peer connection: the handshake, then one task that reads and writes the framed stream.
+//!
+//! Architecture Invariant: a connection's task, and so its socket, lives exactly as long as
+//! the torrent's [`Link`] to it. Dropping the link (a disconnect, the torrent winding down)
+//! ends the task at its next poll even if it is blocked writing to a peer that never reads,
+//! and every write has a timeout, so no task or socket outlives its peer. What we queue for a
+//! peer is bounded in bytes ([`MAX_QUEUED`]): a peer that does not read is dropped instead of
+//! growing our memory.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, Instrument};
 
-use crate::engine::PeerKey;
-use crate::wire::{self, Decoder, Handshake, Message, Reserved, HANDSHAKE_LEN};
+use crate::engine::{Handshaken, PeerKey, Reason};
+use crate::wire::{Decoder, Handshake, Message, Reserved, HANDSHAKE_LEN};
 use crate::{InfoHash, PeerId};
+
+pub use crate::engine::HandshakeError;
 
 use super::limit::RateLimiter;
 use super::Event;
-use std::sync::Arc;
 
 /// How long a peer has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long one write to a peer may make no progress before the peer counts as gone: far
+/// beyond any honest stall (TCP retransmission gives up after minutes, but a reader that has
+/// not taken a byte for this long is not one we want to serve).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bytes queued for one peer and not yet written, past which the peer is dropped. Our own
+/// messages today are small (requests, haves, rejects); this bounds what a peer that floods
+/// us with requests and never reads can make us hold.
+pub const MAX_QUEUED: usize = 1024 * 1024;
 
 /// How much we read from a socket at a time: several blocks, so one read syscall serves many
 /// messages on a fast link.
 const READ_CHUNK: usize = 256 * 1024;
 
-/// Why a handshake failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HandshakeError {
-    #[error("handshake timed out")]
-    Timeout,
-    #[error("connection closed during the handshake")]
-    Closed,
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("protocol error: {0}")]
-    Wire(#[from] wire::Error),
-    #[error("protocol error: peer is on another torrent ({0})")]
-    WrongInfoHash(InfoHash),
-    #[error("connected to ourselves")]
-    Ourselves,
-}
+/// Below this much free buffer space, grow it before reading (a block message is 16 KiB + 13).
+const BLOCK_SLACK: usize = 32 * 1024;
 
 /// What every connection of a torrent shares.
 #[derive(Clone)]
@@ -50,9 +56,15 @@ pub struct Context {
     /// The torrent task's event queue.
     pub events: mpsc::Sender<Event>,
     /// Source of connection keys, shared by dials and accepts.
-    pub next_key: Arc<std::sync::atomic::AtomicU64>,
+    pub next_key: Arc<AtomicU64>,
     /// The torrent's download rate cap, if any.
     pub limit: Option<Arc<RateLimiter>>,
+}
+
+impl Context {
+    pub fn new_key(&self) -> PeerKey {
+        PeerKey(self.next_key.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 /// What a successful handshake tells us about the peer.
@@ -61,6 +73,37 @@ pub struct Greeting {
     pub reserved: Reserved,
     /// Bytes that arrived after the handshake (the peer's first messages).
     pub leftover: BytesMut,
+}
+
+/// The torrent's end of a connection: messages go out through it, and dropping it ends the
+/// connection (task and socket).
+#[derive(Debug)]
+pub struct Link {
+    outbox: mpsc::UnboundedSender<Message>,
+    /// Encoded bytes queued and not yet written, shared with the writer.
+    queued: Arc<AtomicUsize>,
+    /// Dropped with the link: the connection task sees its receiver fire and ends.
+    _kill: oneshot::Sender<()>,
+}
+
+/// Why a message could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The peer has [`MAX_QUEUED`] bytes unread: drop it.
+    Full,
+    /// The connection already ended; its [`Event::Closed`] is on the way with the reason.
+    Gone,
+}
+
+impl Link {
+    /// Queues `msg` for the peer.
+    pub fn send(&self, msg: Message) -> Result<(), SendError> {
+        let len = msg.encoded_len();
+        if self.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED {
+            return Err(SendError::Full);
+        }
+        self.outbox.send(msg).map_err(|_| SendError::Gone)
+    }
 }
 
 /// Sends our handshake and reads theirs, refusing another torrent's info-hash and our own id.
@@ -103,42 +146,38 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .unwrap_or(Err(HandshakeError::Timeout))
 }
 
-/// Hands a handshaken connection to the torrent ([`Event::Connected`]) and starts its tasks;
-/// `outgoing` when we dialled it.
+/// Hands a handshaken connection to the torrent ([`Event::Connected`], with its [`Link`]) and
+/// starts its task; `outgoing` when we dialled it.
 pub async fn start<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
-    key: PeerKey,
     addr: SocketAddr,
     greeting: Greeting,
     outgoing: bool,
     ctx: &Context,
 ) {
+    let key = ctx.new_key();
     let (tx, rx) = mpsc::unbounded_channel();
-    let connected = Event::Connected {
-        key,
+    let (kill, killed) = oneshot::channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let link = Link {
+        outbox: tx,
+        queued: Arc::clone(&queued),
+        _kill: kill,
+    };
+    let hs = Handshaken {
         addr,
         peer_id: greeting.peer_id,
         fast: greeting.reserved.supports_fast(),
-        outbox: tx,
         outgoing,
     };
-    if ctx.events.send(connected).await.is_ok() {
-        spawn(stream, key, addr, greeting.leftover, rx, ctx);
+    if ctx
+        .events
+        .send(Event::Connected { key, hs, link })
+        .await
+        .is_err()
+    {
+        return;
     }
-}
-
-/// Runs a handshaken connection until either side ends it: a reader task forwarding messages
-/// to the torrent as [`Event::Message`], and a writer draining `outbox`. Reports
-/// [`Event::Closed`] once, when the connection ends for any reason other than the torrent
-/// dropping the outbox.
-pub fn spawn<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    stream: S,
-    key: PeerKey,
-    addr: SocketAddr,
-    leftover: BytesMut,
-    outbox: mpsc::UnboundedReceiver<Message>,
-    ctx: &Context,
-) {
     let span = tracing::debug_span!("peer", peer = %addr);
     let decoder = ctx.decoder;
     let events = ctx.events.clone();
@@ -147,8 +186,9 @@ pub fn spawn<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let task = async move {
         let closed = tokio::select! {
             biased;
-            r = read_loop(reader, key, leftover, decoder, &events, limit.as_deref()) => r,
-            r = write_loop(writer, outbox) => r,
+            _ = killed => None,
+            r = read_loop(reader, key, greeting.leftover, decoder, &events, limit.as_deref()) => r,
+            r = write_loop(writer, rx, &queued) => r,
         };
         if let Some(reason) = closed {
             debug!(%reason, "connection closed");
@@ -166,7 +206,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     decoder: Decoder,
     events: &mpsc::Sender<Event>,
     limit: Option<&RateLimiter>,
-) -> Option<String> {
+) -> Option<Reason> {
     loop {
         loop {
             match decoder.decode(&mut buf) {
@@ -176,33 +216,31 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return Some(format!("protocol error: {e}")),
+                Err(e) => return Some(Reason::Wire(e)),
             }
         }
         if buf.capacity() - buf.len() < BLOCK_SLACK {
             buf.reserve(READ_CHUNK);
         }
         match reader.read_buf(&mut buf).await {
-            Ok(0) => return Some("closed by peer".into()),
+            Ok(0) => return Some(Reason::Eof),
             Ok(n) => {
                 if let Some(limit) = limit {
                     limit.consume(n).await;
                 }
             }
-            Err(e) => return Some(format!("read: {e}")),
+            Err(e) => return Some(Reason::Io(e.kind())),
         }
     }
 }
 
-/// Below this much free buffer space, grow it before reading (a block message is 16 KiB + 13).
-const BLOCK_SLACK: usize = 32 * 1024;
-
 /// Writes queued messages, coalescing whatever is queued into one write; `None` when the
-/// torrent dropped the outbox (it closed the connection itself).
+/// torrent dropped the link (it closed the connection itself).
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut outbox: mpsc::UnboundedReceiver<Message>,
-) -> Option<String> {
+    queued: &AtomicUsize,
+) -> Option<Reason> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         let first = outbox.recv().await?;
@@ -213,9 +251,28 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 Err(_) => break,
             }
         }
-        if let Err(e) = writer.write_all(&buf).await {
-            return Some(format!("write: {e}"));
+        if let Err(reason) = write_all(&mut writer, &buf).await {
+            return Some(reason);
         }
+        queued.fetch_sub(buf.len(), Ordering::Relaxed);
         buf.clear();
     }
 }
+
+/// Writes all of `buf`, failing if any single write makes no progress for [`WRITE_TIMEOUT`]
+/// (a slow reader is fine; one that stopped reading is not).
+async fn write_all<W: AsyncWrite + Unpin>(writer: &mut W, mut buf: &[u8]) -> Result<(), Reason> {
+    while !buf.is_empty() {
+        match tokio::time::timeout(WRITE_TIMEOUT, writer.write(buf)).await {
+            Ok(Ok(0)) => return Err(Reason::Io(std::io::ErrorKind::WriteZero)),
+            Ok(Ok(n)) => buf = buf.get(n..).unwrap_or_default(),
+            Ok(Err(e)) => return Err(Reason::Io(e.kind())),
+            Err(_) => return Err(Reason::WriteTimeout),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

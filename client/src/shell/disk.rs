@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sha1::{Digest, Sha1};
 use tokio::sync::mpsc;
 
 use crate::engine::Checked;
 use crate::geometry::{BlockRef, Geometry};
-use crate::storage::{hash_blocks, Storage, StorageError};
+use crate::storage::{block_hashes, hash_piece_streaming, Storage, StorageError};
 
 /// Where disk work runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +46,7 @@ pub struct Disk {
     geometry: Geometry,
     hashes: Arc<Vec<[u8; 20]>>,
     done: mpsc::UnboundedSender<DiskDone>,
+    mode: DiskMode,
     /// `None` in inline mode.
     writer: Option<std::sync::mpsc::Sender<Job>>,
     hashers: Option<std::sync::mpsc::Sender<Job>>,
@@ -65,6 +65,7 @@ impl Disk {
             geometry,
             hashes,
             done,
+            mode,
             writer: None,
             hashers: None,
         };
@@ -103,6 +104,24 @@ impl Disk {
         &self.storage
     }
 
+    /// Runs other blocking storage work (the start-up check, a resume save) where this
+    /// torrent's disk work runs: inline in simulations, on tokio's blocking pool otherwise.
+    /// `None` if the work panicked.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        blocking(self.mode, job).await
+    }
+
+    /// Threads to use for parallel work such as the start-up check: one inline.
+    pub fn threads(&self) -> usize {
+        match self.mode {
+            DiskMode::Inline => 1,
+            DiskMode::Threaded => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
     /// Writes a block with a positioned write.
     pub fn write(&self, block: BlockRef, data: Bytes) {
         self.submit(&self.writer, Job::Write { block, data });
@@ -137,13 +156,24 @@ impl Disk {
     }
 }
 
+/// Runs `job` inline or on tokio's blocking pool, as `mode` says; `None` if it panicked.
+async fn blocking<T: Send + 'static>(
+    mode: DiskMode,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    match mode {
+        DiskMode::Inline => Some(job()),
+        DiskMode::Threaded => tokio::task::spawn_blocking(job).await.ok(),
+    }
+}
+
 /// A disk thread's state.
 struct Worker {
     storage: Arc<dyn Storage>,
     geometry: Geometry,
     hashes: Arc<Vec<[u8; 20]>>,
     done: mpsc::UnboundedSender<DiskDone>,
-    /// The piece buffer, reused from piece to piece.
+    /// The hashing buffer, reused from piece to piece; at most `storage::HASH_CHUNK` bytes.
     buf: Vec<u8>,
 }
 
@@ -187,8 +217,8 @@ impl Worker {
     }
 }
 
-/// Reads and hashes one piece; block hashes come along for a failure (smart ban needs the bad
-/// copy's) or when asked for.
+/// Hashes one piece from storage in bounded chunks; block hashes come along for a failure
+/// (smart ban needs the bad copy's, read again only then) or when asked for.
 fn check(
     storage: &dyn Storage,
     geometry: &Geometry,
@@ -197,12 +227,21 @@ fn check(
     want_block_hashes: bool,
     buf: &mut Vec<u8>,
 ) -> Result<Checked, StorageError> {
-    let len = geometry.piece_len(piece) as usize;
-    buf.resize(len, 0);
-    storage.read(geometry.piece_offset(piece), buf)?;
-    let digest: [u8; 20] = Sha1::digest(buf.as_slice()).into();
-    let ok = hashes.get(piece as usize) == Some(&digest);
-    let block_hashes = (!ok || want_block_hashes).then(|| hash_blocks(buf));
+    let Some(hashed) = hash_piece_streaming(storage, geometry, piece, want_block_hashes, buf)?
+    else {
+        // Data we were told is written is absent: certainly not the piece.
+        return Ok(Checked {
+            piece,
+            ok: false,
+            block_hashes: None,
+        });
+    };
+    let ok = hashes.get(piece as usize) == Some(&hashed.piece);
+    let block_hashes = match hashed.blocks {
+        Some(blocks) => Some(blocks),
+        None if !ok => block_hashes(storage, geometry, piece, buf)?,
+        None => None,
+    };
     Ok(Checked {
         piece,
         ok,

@@ -11,6 +11,7 @@
 
 pub mod announce;
 pub mod conn;
+mod dial;
 pub mod disk;
 pub mod limit;
 mod listen;
@@ -21,9 +22,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::PeerKey;
+use crate::engine::{DialError, Handshaken, PeerKey, Reason};
 use crate::wire::Message;
-use crate::PeerId;
 
 pub use disk::DiskMode;
 pub use torrent::{download, Error};
@@ -31,30 +31,25 @@ pub use torrent::{download, Error};
 /// Something that happened outside the torrent task.
 #[derive(Debug)]
 pub enum Event {
-    /// A connection finished its handshake; `outbox` feeds its writer.
+    /// A connection finished its handshake; `link` is the torrent's end of it.
     Connected {
         key: PeerKey,
-        addr: SocketAddr,
-        peer_id: PeerId,
-        fast: bool,
-        outbox: tokio::sync::mpsc::UnboundedSender<Message>,
-        /// We dialled it (rather than it dialling us).
-        outgoing: bool,
+        hs: Handshaken,
+        link: conn::Link,
     },
-    /// A dial failed; `unusable` when it reached ourselves or another torrent's peer.
+    /// A dial failed before a handshake completed.
     DialFailed {
         addr: SocketAddr,
-        unusable: bool,
-        /// Why, for logs and the observer.
-        reason: String,
+        error: DialError,
     },
     Message {
         key: PeerKey,
         msg: Message,
     },
+    /// The connection ended by itself (not by the torrent dropping its link).
     Closed {
         key: PeerKey,
-        reason: String,
+        reason: Reason,
     },
 }
 
@@ -123,4 +118,19 @@ pub struct Summary {
     /// Bytes we already had at start (resume or check).
     pub had: u64,
     pub elapsed: Duration,
+}
+
+/// Logs what the engine noticed, at a level that fits.
+fn log_notice(n: &crate::engine::Notice, left: u64) {
+    use crate::engine::Notice;
+    use tracing::{debug, info, warn};
+    match n {
+        Notice::PieceVerified(piece) => debug!(piece, left, "piece verified"),
+        Notice::PieceFailed(piece) => warn!(piece, "piece failed its hash check"),
+        Notice::Banned(addr) => warn!(peer = %addr, "banned for sending corrupt data"),
+        Notice::Choked(key) => debug!(?key, "choked by peer"),
+        Notice::Unchoked(key) => debug!(?key, "unchoked by peer"),
+        Notice::Snubbed(key) => info!(?key, "peer snubbed us; its requests go elsewhere"),
+        Notice::Complete => info!("download complete"),
+    }
 }

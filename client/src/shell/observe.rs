@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::engine::{DialError, Notice, Reason};
 use crate::tracker::Event as TrackerEvent;
 use crate::wire::Message;
 
@@ -24,12 +25,12 @@ pub enum Trace<'a> {
     /// A dial failed (refused, timed out, bad handshake), and why.
     DialFailed {
         peer: SocketAddr,
-        reason: &'a str,
+        error: &'a DialError,
     },
-    /// A connection ended; `by_us` when the engine closed it.
+    /// A connection ended; `by_us` when the torrent closed it.
     Disconnected {
         peer: SocketAddr,
-        reason: &'a str,
+        reason: &'a Reason,
         by_us: bool,
     },
     /// A message from a peer, before the engine sees it.
@@ -84,4 +85,20 @@ impl std::fmt::Debug for Watch {
             "Watch(off)"
         })
     }
+}
+
+/// The observer's view of an engine notice (peers named by address, through `addr_of`);
+/// `None` for notices the trace shows otherwise (choke state is in the messages themselves).
+pub fn of_notice<'a>(
+    n: &Notice,
+    addr_of: impl Fn(&crate::engine::PeerKey) -> Option<SocketAddr>,
+) -> Option<Trace<'a>> {
+    Some(match n {
+        Notice::PieceVerified(p) => Trace::PieceVerified(*p),
+        Notice::PieceFailed(p) => Trace::PieceFailed(*p),
+        Notice::Banned(addr) => Trace::Banned(*addr),
+        Notice::Snubbed(key) => Trace::Snubbed(addr_of(key)?),
+        Notice::Complete => Trace::Complete,
+        Notice::Choked(_) | Notice::Unchoked(_) => return None,
+    })
 }

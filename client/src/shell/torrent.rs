@@ -1,30 +1,37 @@
-//! The torrent task: owns the engine, feeds it events, carries out its actions.
+//! The torrent driver: owns the engine, feeds it inputs, carries out its actions.
+//!
+//! [`Torrent`] has one method per concern: [`Torrent::start`] (storage, the check of existing
+//! data, listener, announces), [`Torrent::perform`] (one [`Action`]), [`Torrent::handle`] (one
+//! input), [`Torrent::report`] (status for the display and the trackers) and
+//! [`Torrent::wind_down`]. The loop in [`Torrent::run`] only sequences them.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
-use crate::engine::{Action, Checked, Engine, Notice, PeerKey};
+use crate::engine::{Action, Checked, Engine, PeerKey, Rate, Reason};
 use crate::metainfo::Metainfo;
-use crate::net::Net;
+use crate::net::{Listener, Net};
 use crate::storage::{resume, FileStorage, Storage, StorageError, DEFAULT_MAX_OPEN};
 use crate::tracker::client::{Announcer, Config as TrackerConfig};
-use crate::wire::{max_frame_len, Decoder, Message};
+use crate::wire::{max_frame_len, Decoder};
 use crate::PeerId;
 
 use super::announce::{self, Command, Counters};
-use super::disk::{Disk, DiskDone, DiskMode};
+use super::disk::{Disk, DiskDone};
 use super::limit::RateLimiter;
-use super::observe::Trace;
-use super::{conn, listen, Event, Options, Progress, Summary};
+use super::observe::{Trace, Watch};
+use super::{conn, dial, listen, Event, Options, Progress, Summary};
 
 /// Events queued between peer tasks and the torrent task. Bounded so that a slow disk slows
 /// the sockets instead of growing memory.
@@ -33,9 +40,6 @@ const EVENT_QUEUE: usize = 1024;
 /// Block bytes handed to storage and not yet written, past which the torrent stops taking
 /// events (and so stops reading sockets) until writes catch up.
 const MAX_PENDING_WRITES: u64 = 16 * 1024 * 1024;
-
-/// How long a dial may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the progress display and announce counters are refreshed.
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);
@@ -51,8 +55,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("checking existing data failed: {0}")]
-    Check(String),
+    #[error("checking existing data failed: the check panicked")]
+    Check,
 }
 
 /// Downloads `meta` into `opts.out_dir` until every piece is verified on disk or `shutdown`
@@ -65,418 +69,503 @@ pub async fn download<N: Net>(
     progress: watch::Sender<Progress>,
 ) -> Result<Summary, Error> {
     let span = tracing::info_span!("torrent", info_hash = %meta.info_hash);
-    run(net, meta, opts, shutdown, progress)
-        .instrument(span)
-        .await
+    async move {
+        let mut torrent = Torrent::start(net, meta, opts, progress).await?;
+        let complete = torrent.run(shutdown).await;
+        Ok(torrent.wind_down(complete).await)
+    }
+    .instrument(span)
+    .await
 }
 
-async fn run<N: Net>(
+/// The torrent's end of one admitted connection.
+struct Connection {
+    addr: SocketAddr,
+    /// Dropping it ends the connection's task and closes its socket.
+    link: conn::Link,
+}
+
+/// One input for the engine, as the loop received it.
+enum Input {
+    Disk(DiskDone),
+    TrackerPeers(Vec<SocketAddr>),
+    Peer(Event),
+    Deadline,
+}
+
+/// The announce task and what the torrent tells it.
+struct Announce {
+    commands: mpsc::UnboundedSender<Command>,
+    counters: watch::Sender<Counters>,
+    task: JoinHandle<()>,
+}
+
+/// A running torrent: the engine and everything that carries out its actions.
+struct Torrent<'a, N: Net> {
     net: N,
-    meta: &Metainfo,
-    opts: Options,
-    shutdown: impl Future<Output = ()>,
+    meta: &'a Metainfo,
+    engine: Engine,
+    files: Arc<FileStorage>,
+    disk: Disk,
+    ctx: conn::Context,
+    watch: Watch,
+    connections: BTreeMap<PeerKey, Connection>,
+    events: mpsc::Receiver<Event>,
+    disk_done: mpsc::UnboundedReceiver<DiskDone>,
+    tracker_peers: mpsc::UnboundedReceiver<Vec<SocketAddr>>,
+    listen_task: JoinHandle<()>,
+    announce: Announce,
     progress: watch::Sender<Progress>,
-) -> Result<Summary, Error> {
-    let started_at = tokio::time::Instant::now();
-    let geometry = meta.info.geometry();
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let our_id = PeerId::ours(rng.gen());
-    let hashes = Arc::new(meta.info.pieces.clone());
+    /// Time zero of the engine's clock.
+    epoch: Instant,
+    /// When the engine last ticked, so a deadline it leaves in the past cannot spin the loop.
+    last_tick: Option<Duration>,
+    /// Bytes we had at start, and whether that was everything.
+    had: u64,
+    started_complete: bool,
+    resume_interval: Duration,
+    pending_writes: u64,
+    /// A storage error that stops the torrent.
+    fatal: Option<StorageError>,
+    next_status: Instant,
+    next_resume: Instant,
+    rate: Rate,
+    last_downloaded: u64,
+}
 
-    // Storage, and what we already have.
-    let files = Arc::new(FileStorage::new(
-        &opts.out_dir,
-        &meta.info,
-        DEFAULT_MAX_OPEN,
-    )?);
-    files.prepare()?;
-    let _ = progress.send(Progress {
-        total_length: geometry.total_length(),
-        left: geometry.total_length(),
-        checking: true,
-        ..Progress::default()
-    });
-    let have = {
-        let files = Arc::clone(&files);
-        let hashes = Arc::clone(&hashes);
-        let info_hash = meta.info_hash;
-        let threads = match opts.disk {
-            DiskMode::Inline => 1,
-            DiskMode::Threaded => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        let check = move || resume::restore(&files, &info_hash, &hashes, threads, &|_| {});
-        match opts.disk {
-            DiskMode::Inline => check(),
-            DiskMode::Threaded => tokio::task::spawn_blocking(check)
+impl<'a, N: Net> Torrent<'a, N> {
+    /// Opens storage, checks what is already there, starts listening and announcing.
+    async fn start(
+        net: N,
+        meta: &'a Metainfo,
+        opts: Options,
+        progress: watch::Sender<Progress>,
+    ) -> Result<Self, Error> {
+        let epoch = Instant::now();
+        let geometry = meta.info.geometry();
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        let our_id = PeerId::ours(rng.gen());
+        let hashes = Arc::new(meta.info.pieces.clone());
+        let files = Arc::new(FileStorage::new(
+            &opts.out_dir,
+            &meta.info,
+            DEFAULT_MAX_OPEN,
+        )?);
+        files.prepare()?;
+        let (disk_tx, disk_done) = mpsc::unbounded_channel();
+        let storage: Arc<dyn Storage> = files.clone();
+        let disk = Disk::new(
+            storage,
+            geometry.clone(),
+            Arc::clone(&hashes),
+            opts.disk,
+            disk_tx,
+        );
+        let _ = progress.send(Progress {
+            total_length: geometry.total_length(),
+            left: geometry.total_length(),
+            checking: true,
+            ..Progress::default()
+        });
+        let have = {
+            let (files, info_hash, threads) = (Arc::clone(&files), meta.info_hash, disk.threads());
+            disk.blocking(move || resume::restore(&files, &info_hash, &hashes, threads, &|_| {}))
                 .await
-                .map_err(|e| Error::Check(e.to_string()))?,
-        }
-    };
-    let had = geometry.total_length()
-        - (0..geometry.piece_count())
-            .filter(|p| !have.get(*p))
+                .ok_or(Error::Check)?
+        };
+        let had = have
+            .iter_ones()
             .map(|p| u64::from(geometry.piece_len(p)))
-            .sum::<u64>();
-    info!(
-        pieces = have.count_ones(),
-        of = geometry.piece_count(),
-        "existing data checked"
-    );
-    let started_complete = have.is_full();
-    let mut engine = Engine::new(
-        opts.engine.clone(),
-        geometry.clone(),
-        have,
-        our_id,
-        rng.gen(),
-    );
+            .sum();
+        info!(
+            pieces = have.count_ones(),
+            of = geometry.piece_count(),
+            "existing data checked"
+        );
+        let started_complete = have.is_full();
+        let mut engine = Engine::new(opts.engine.clone(), geometry.clone(), have, rng.gen());
 
-    // Channels and helper tasks.
-    let (events_tx, mut events) = mpsc::channel::<Event>(EVENT_QUEUE);
-    let (disk_tx, mut disk_done) = mpsc::unbounded_channel();
-    let storage: Arc<dyn Storage> = files.clone();
-    let disk = Disk::new(storage, geometry.clone(), hashes, opts.disk, disk_tx);
-    let decoder = Decoder::new(max_frame_len(geometry.piece_count()));
-    let next_key = Arc::new(AtomicU64::new(1));
-    let limit = opts.max_down.map(|rate| Arc::new(RateLimiter::new(rate)));
-    let listener = match net.listen(opts.listen).await {
-        Ok(l) => l,
-        // No IPv6 on this host: the same port on IPv4 only.
-        Err(_) if opts.listen.is_ipv6() && opts.listen.ip().is_unspecified() => {
-            let v4 = SocketAddr::from(([0, 0, 0, 0], opts.listen.port()));
+        let (events_tx, events) = mpsc::channel::<Event>(EVENT_QUEUE);
+        let ctx = conn::Context {
+            info_hash: meta.info_hash,
+            our_id,
+            decoder: Decoder::new(max_frame_len(geometry.piece_count())),
+            events: events_tx,
+            next_key: Arc::new(AtomicU64::new(1)),
+            limit: opts.max_down.map(|rate| Arc::new(RateLimiter::new(rate))),
+        };
+        let listener = listen_on(&net, opts.listen).await?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        info!(port, "listening");
+        let listen_task = listen::spawn::<N>(listener, ctx.clone());
+        let (tracker_tx, tracker_peers) = mpsc::unbounded_channel();
+        let announce = start_announcing(
+            &net, meta, &opts, our_id, port, &engine, tracker_tx, &mut rng,
+        );
+        engine.add_peers(Duration::ZERO, opts.peers.iter().copied());
+        Ok(Torrent {
+            net,
+            meta,
+            engine,
+            files,
+            disk,
+            ctx,
+            watch: opts.watch.clone(),
+            connections: BTreeMap::new(),
+            events,
+            disk_done,
+            tracker_peers,
+            listen_task,
+            announce,
+            progress,
+            epoch,
+            last_tick: None,
+            had,
+            started_complete,
+            resume_interval: opts.resume_interval,
+            pending_writes: 0,
+            fatal: None,
+            next_status: Instant::now(),
+            next_resume: Instant::now() + opts.resume_interval,
+            rate: Rate::default(),
+            last_downloaded: 0,
+        })
+    }
+
+    /// The engine's clock.
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Feeds the engine until every piece is verified and written (true), storage fails or
+    /// `shutdown` resolves (false).
+    async fn run(&mut self, shutdown: impl Future<Output = ()>) -> bool {
+        tokio::pin!(shutdown);
+        loop {
+            while let Some(action) = self.engine.poll_action() {
+                self.perform(action);
+            }
+            if self.engine.is_complete() && self.pending_writes == 0 {
+                return true;
+            }
+            if let Some(e) = self.fatal.take() {
+                warn!(error = %e, "stopping: storage failed");
+                return false;
+            }
+            let input = tokio::select! {
+                biased;
+                () = &mut shutdown => return false,
+                input = self.next_input() => input,
+            };
+            self.handle(input);
+            self.report().await;
+        }
+    }
+
+    /// Waits for the next input. A deadline that has passed comes first, so a peer flooding
+    /// the event queue cannot starve the engine's timers.
+    async fn next_input(&mut self) -> Input {
+        let now = self.now();
+        let deadline = self.engine.next_timeout(now);
+        let fresh = self.last_tick.is_none_or(|t| t < now);
+        if deadline.is_some_and(|d| d <= now) && fresh {
+            return Input::Deadline;
+        }
+        let wake = deadline
+            .map(|d| self.epoch + d)
+            .unwrap_or(self.next_status)
+            .min(self.next_status)
+            // A deadline the engine failed to clear must not spin this loop.
+            .max(Instant::now() + Duration::from_millis(1));
+        let accepting = self.pending_writes < MAX_PENDING_WRITES;
+        tokio::select! {
+            biased;
+            Some(done) = self.disk_done.recv() => Input::Disk(done),
+            Some(addrs) = self.tracker_peers.recv() => Input::TrackerPeers(addrs),
+            Some(event) = self.events.recv(), if accepting => Input::Peer(event),
+            () = tokio::time::sleep_until(wake) => Input::Deadline,
+        }
+    }
+
+    /// Carries out one action of the engine.
+    fn perform(&mut self, action: Action) {
+        self.observe_action(&action);
+        match action {
+            Action::Connect(addr) => {
+                dial::spawn(self.net.clone(), addr, self.ctx.clone());
+            }
+            Action::Send(key, msg) => {
+                let sent = self.connections.get(&key).map(|c| c.link.send(msg));
+                if sent == Some(Err(conn::SendError::Full)) {
+                    // It does not read what we send: drop it before its queue grows further.
+                    let reason = Reason::SendQueueFull;
+                    self.close(key, reason.clone(), true);
+                    self.engine.peer_closed(self.now(), key, reason);
+                }
+            }
+            Action::Disconnect(key, reason) => {
+                debug!(?key, %reason, "disconnecting");
+                self.close(key, reason, true);
+            }
+            Action::Write { block, data } => {
+                self.pending_writes += u64::from(block.len);
+                self.disk.write(block, data);
+            }
+            Action::Verify {
+                piece,
+                block_hashes,
+            } => self.disk.verify(piece, block_hashes),
+            Action::Notice(n) => super::log_notice(&n, self.engine.left()),
+        }
+    }
+
+    /// Drops a connection (ending its task and socket) and records why.
+    fn close(&mut self, key: PeerKey, reason: Reason, by_us: bool) {
+        if let Some(c) = self.connections.remove(&key) {
+            self.watch.record(Trace::Disconnected {
+                peer: c.addr,
+                reason: &reason,
+                by_us,
+            });
+        }
+    }
+
+    /// Hands one input to the engine.
+    fn handle(&mut self, input: Input) {
+        let now = self.now();
+        match input {
+            Input::Deadline => {
+                self.last_tick = Some(now);
+                self.engine.tick(now);
+            }
+            Input::TrackerPeers(addrs) => self.engine.add_peers(now, addrs),
+            Input::Disk(done) => self.disk_done(now, done),
+            Input::Peer(event) => self.peer_event(now, event),
+        }
+    }
+
+    fn disk_done(&mut self, now: Duration, done: DiskDone) {
+        match done {
+            DiskDone::Written { block, result } => {
+                self.pending_writes -= u64::from(block.len);
+                match result {
+                    Ok(()) => self.engine.block_written(now, block),
+                    Err(e) => {
+                        self.engine.write_failed(now, block);
+                        self.fatal = Some(e);
+                    }
+                }
+            }
+            DiskDone::Checked(Ok(checked)) => self.engine.piece_checked(now, checked),
+            DiskDone::Checked(Err((piece, e))) => {
+                warn!(piece, error = %e, "reading a piece back failed");
+                let checked = Checked {
+                    piece,
+                    ok: false,
+                    block_hashes: None,
+                };
+                self.engine.piece_checked(now, checked);
+                self.fatal = Some(e);
+            }
+        }
+    }
+
+    fn peer_event(&mut self, now: Duration, event: Event) {
+        match event {
+            Event::Connected { key, hs, link } => {
+                self.watch.record(Trace::Connected {
+                    peer: hs.addr,
+                    outgoing: hs.outgoing,
+                    fast: hs.fast,
+                });
+                let addr = hs.addr;
+                self.connections.insert(key, Connection { addr, link });
+                self.engine.peer_connected(now, key, hs);
+            }
+            Event::DialFailed { addr, error } => {
+                self.watch.record(Trace::DialFailed {
+                    peer: addr,
+                    error: &error,
+                });
+                self.engine.dial_failed(now, addr, &error);
+            }
+            Event::Message { key, msg } => {
+                if let (true, Some(c)) = (self.watch.is_on(), self.connections.get(&key)) {
+                    self.watch.record(Trace::Received {
+                        peer: c.addr,
+                        msg: &msg,
+                    });
+                }
+                self.engine.message(now, key, msg);
+            }
+            Event::Closed { key, reason } => {
+                debug!(?key, %reason, "peer closed");
+                // A close racing our own disconnect is already handled.
+                if self.connections.contains_key(&key) {
+                    self.close(key, reason.clone(), false);
+                    self.engine.peer_closed(now, key, reason);
+                }
+            }
+        }
+    }
+
+    /// Records what the engine decided, in the order it decided it.
+    fn observe_action(&self, action: &Action) {
+        if !self.watch.is_on() {
+            return;
+        }
+        let peer = |key: &PeerKey| self.connections.get(key).map(|c| c.addr);
+        let trace = match action {
+            Action::Send(key, msg) => peer(key).map(|peer| Trace::Sent { peer, msg }),
+            Action::Notice(n) => super::observe::of_notice(n, peer),
+            _ => None,
+        };
+        if let Some(t) = trace {
+            self.watch.record(t);
+        }
+    }
+
+    /// Refreshes the progress display and the announce counters, and the resume file on its
+    /// schedule.
+    async fn report(&mut self) {
+        let now = Instant::now();
+        if now >= self.next_status {
+            self.next_status = now + STATUS_INTERVAL;
+            let stats = self.engine.stats();
+            let t = self.now();
+            self.rate.add(t, stats.downloaded - self.last_downloaded);
+            self.last_downloaded = stats.downloaded;
+            let _ = self.announce.counters.send(Counters {
+                uploaded: stats.uploaded,
+                downloaded: stats.downloaded,
+                left: self.engine.left(),
+            });
+            let _ = self.progress.send(Progress {
+                total_length: self.meta.info.geometry().total_length(),
+                left: self.engine.left(),
+                downloaded: stats.downloaded,
+                uploaded: stats.uploaded,
+                download_rate: self.rate.per_second(t),
+                upload_rate: 0,
+                peers: self.engine.peer_count(),
+                checking: false,
+            });
+        }
+        if now >= self.next_resume {
+            self.next_resume = now + self.resume_interval;
+            self.save_resume().await;
+        }
+    }
+
+    /// Records the verified pieces durably (see `storage::resume`); false (and a warning) if
+    /// the data could not be synced or the resume file written.
+    async fn save_resume(&self) -> bool {
+        let (files, info_hash, have) = (
+            Arc::clone(&self.files),
+            self.meta.info_hash,
+            self.engine.have().clone(),
+        );
+        let saved = self
+            .disk
+            .blocking(move || resume::save_verified(&files, &info_hash, &have))
+            .await;
+        match saved {
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                warn!(error = %e, "cannot sync data or save the resume file");
+                false
+            }
+            None => {
+                warn!("the resume save panicked");
+                false
+            }
+        }
+    }
+
+    /// No new connections, every connection closed, data durable, resume saved, trackers
+    /// told. Complete only if the final save (and so the final sync) succeeded.
+    async fn wind_down(mut self, complete: bool) -> Summary {
+        self.listen_task.abort();
+        // Dropping the links ends every connection task and closes its socket.
+        self.connections.clear();
+        // Peer tasks blocked on a full queue see it closed and end.
+        self.events.close();
+        let saved = self.save_resume().await;
+        let stats = self.engine.stats();
+        let _ = self.announce.counters.send(Counters {
+            uploaded: stats.uploaded,
+            downloaded: stats.downloaded,
+            left: self.engine.left(),
+        });
+        if complete && !self.started_complete {
+            let _ = self.announce.commands.send(Command::Completed);
+        }
+        let _ = self.announce.commands.send(Command::Stop);
+        let _ = (&mut self.announce.task).await;
+        Summary {
+            info_hash: self.meta.info_hash,
+            complete: self.engine.is_complete() && saved,
+            downloaded: stats.downloaded,
+            uploaded: stats.uploaded,
+            wasted: stats.wasted,
+            banned: stats.banned,
+            had: self.had,
+            elapsed: self.epoch.elapsed(),
+        }
+    }
+}
+
+/// Binds the listener; on a host without IPv6, the same port on IPv4 only.
+async fn listen_on<N: Net>(net: &N, addr: SocketAddr) -> Result<N::Listener, Error> {
+    match net.listen(addr).await {
+        Ok(l) => Ok(l),
+        Err(_) if addr.is_ipv6() && addr.ip().is_unspecified() => {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
             net.listen(v4)
                 .await
-                .map_err(|source| Error::Listen { addr: v4, source })?
+                .map_err(|source| Error::Listen { addr: v4, source })
         }
-        Err(source) => {
-            return Err(Error::Listen {
-                addr: opts.listen,
-                source,
-            })
-        }
-    };
-    let port = crate::net::Listener::local_addr(&listener)
-        .map(|a| a.port())
-        .unwrap_or(0);
-    info!(port, "listening");
-    let ctx = conn::Context {
-        info_hash: meta.info_hash,
-        our_id,
-        decoder,
-        events: events_tx.clone(),
-        next_key: Arc::clone(&next_key),
-        limit,
-    };
-    let listen_task = listen::spawn::<N>(listener, ctx.clone());
-    let (counters_tx, counters_rx) = watch::channel(Counters {
+        Err(source) => Err(Error::Listen { addr, source }),
+    }
+}
+
+/// Starts the announce task; peers it learns arrive on `peers`.
+#[allow(clippy::too_many_arguments)]
+fn start_announcing<N: Net>(
+    net: &N,
+    meta: &Metainfo,
+    opts: &Options,
+    our_id: PeerId,
+    port: u16,
+    engine: &Engine,
+    peers: mpsc::UnboundedSender<Vec<SocketAddr>>,
+    rng: &mut ChaCha8Rng,
+) -> Announce {
+    let (counters, counters_rx) = watch::channel(Counters {
         left: engine.left(),
         ..Counters::default()
     });
-    let (announce_cmd, commands) = mpsc::unbounded_channel();
-    let (peers_tx, mut tracker_peers) = mpsc::unbounded_channel();
+    let (commands, commands_rx) = mpsc::unbounded_channel();
     let announcer = Announcer::new(
         net.clone(),
         meta.trackers(),
         ChaCha8Rng::seed_from_u64(rng.gen()),
         TrackerConfig::default(),
     );
-    let announce_task = announce::spawn(announce::Setup {
+    let task = announce::spawn(announce::Setup {
         announcer,
         info_hash: meta.info_hash,
         peer_id: our_id,
         port,
         counters: counters_rx,
-        commands,
-        peers: peers_tx,
-        started_complete,
+        commands: commands_rx,
+        peers,
+        started_complete: engine.is_complete(),
         watch: opts.watch.clone(),
     });
-
-    let start = tokio::time::Instant::now();
-    let now = || start.elapsed();
-    engine.add_peers(now(), opts.peers.iter().copied());
-
-    let mut outboxes: BTreeMap<PeerKey, mpsc::UnboundedSender<Message>> = BTreeMap::new();
-    // Where each connection goes, for the observer (which speaks in addresses, not keys).
-    let mut addrs: BTreeMap<PeerKey, SocketAddr> = BTreeMap::new();
-    let watch = opts.watch.clone();
-    let mut pending_writes: u64 = 0;
-    let mut next_status = tokio::time::Instant::now();
-    let mut next_resume = tokio::time::Instant::now() + opts.resume_interval;
-    let mut fatal: Option<StorageError> = None;
-    let mut rate = crate::engine::Rate::default();
-    let mut last_downloaded = 0;
-    tokio::pin!(shutdown);
-
-    let complete = loop {
-        while let Some(action) = engine.poll_action() {
-            match action {
-                Action::Connect(addr) => {
-                    let key = PeerKey(next_key.fetch_add(1, Ordering::Relaxed));
-                    dial(net.clone(), key, addr, ctx.clone());
-                }
-                Action::Send(key, msg) => {
-                    if let (true, Some(peer)) = (watch.is_on(), addrs.get(&key)) {
-                        watch.record(Trace::Sent {
-                            peer: *peer,
-                            msg: &msg,
-                        });
-                    }
-                    if let Some(tx) = outboxes.get(&key) {
-                        let _ = tx.send(msg);
-                    }
-                }
-                Action::Disconnect(key, reason) => {
-                    debug!(?key, %reason, "disconnecting");
-                    outboxes.remove(&key);
-                    if let Some(peer) = addrs.remove(&key) {
-                        let reason = reason.to_string();
-                        watch.record(Trace::Disconnected {
-                            peer,
-                            reason: &reason,
-                            by_us: true,
-                        });
-                    }
-                }
-                Action::Write { block, data } => {
-                    pending_writes += u64::from(block.len);
-                    disk.write(block, data);
-                }
-                Action::Verify {
-                    piece,
-                    block_hashes,
-                } => disk.verify(piece, block_hashes),
-                Action::Notice(n) => {
-                    notice(&n, &engine);
-                    if let Some(t) = trace_of(&n, &addrs) {
-                        watch.record(t);
-                    }
-                }
-            }
-        }
-        if engine.is_complete() && pending_writes == 0 {
-            break true;
-        }
-        if let Some(e) = fatal.take() {
-            warn!(error = %e, "stopping: storage failed");
-            break false;
-        }
-        let wake = engine
-            .next_timeout()
-            .map(|t| start + t)
-            .unwrap_or(next_status)
-            .min(next_status)
-            // A deadline the engine failed to clear must not spin this loop.
-            .max(tokio::time::Instant::now() + Duration::from_millis(1));
-        let accepting = pending_writes < MAX_PENDING_WRITES;
-        tokio::select! {
-            biased;
-            () = &mut shutdown => break false,
-            Some(done) = disk_done.recv() => match done {
-                DiskDone::Written { block, result } => {
-                    pending_writes -= u64::from(block.len);
-                    match result {
-                        Ok(()) => engine.block_written(now(), block),
-                        Err(e) => {
-                            engine.write_failed(now(), block);
-                            fatal = Some(e);
-                        }
-                    }
-                }
-                DiskDone::Checked(Ok(checked)) => engine.piece_checked(now(), checked),
-                DiskDone::Checked(Err((piece, e))) => {
-                    warn!(piece, error = %e, "reading a piece back failed");
-                    engine.piece_checked(now(), Checked { piece, ok: false, block_hashes: None });
-                    fatal = Some(e);
-                }
-            },
-            Some(addrs) = tracker_peers.recv() => engine.add_peers(now(), addrs),
-            Some(event) = events.recv(), if accepting => match event {
-                Event::Connected { key, addr, peer_id, fast, outbox, outgoing } => {
-                    outboxes.insert(key, outbox);
-                    addrs.insert(key, addr);
-                    watch.record(Trace::Connected { peer: addr, outgoing, fast });
-                    let both_fast = fast;
-                    engine.peer_connected(now(), key, addr, peer_id, both_fast);
-                }
-                Event::DialFailed { addr, unusable, reason } => {
-                    watch.record(Trace::DialFailed { peer: addr, reason: &reason });
-                    if unusable {
-                        engine.unusable(now(), addr);
-                    } else {
-                        engine.connect_failed(now(), addr);
-                    }
-                }
-                Event::Message { key, msg } => {
-                    if let (true, Some(peer)) = (watch.is_on(), addrs.get(&key)) {
-                        watch.record(Trace::Received { peer: *peer, msg: &msg });
-                    }
-                    engine.message(now(), key, msg);
-                }
-                Event::Closed { key, reason } => {
-                    debug!(?key, %reason, "peer closed");
-                    outboxes.remove(&key);
-                    if let Some(peer) = addrs.remove(&key) {
-                        watch.record(Trace::Disconnected { peer, reason: &reason, by_us: false });
-                    }
-                    engine.peer_closed(now(), key);
-                }
-            },
-            () = tokio::time::sleep_until(wake) => {
-                engine.tick(now());
-            }
-        }
-        if tokio::time::Instant::now() >= next_status {
-            next_status = tokio::time::Instant::now() + STATUS_INTERVAL;
-            let stats = engine.stats();
-            rate.add(now(), stats.downloaded - last_downloaded);
-            last_downloaded = stats.downloaded;
-            let _ = counters_tx.send(Counters {
-                uploaded: stats.uploaded,
-                downloaded: stats.downloaded,
-                left: engine.left(),
-            });
-            let _ = progress.send(Progress {
-                total_length: geometry.total_length(),
-                left: engine.left(),
-                downloaded: stats.downloaded,
-                uploaded: stats.uploaded,
-                download_rate: rate.per_second(now()),
-                upload_rate: 0,
-                peers: engine.peer_count(),
-                checking: false,
-            });
-        }
-        if tokio::time::Instant::now() >= next_resume {
-            next_resume = tokio::time::Instant::now() + opts.resume_interval;
-            save_resume(&files, meta, &engine, opts.disk).await;
-        }
-    };
-
-    // Wind down: no new connections, data durable, resume saved, trackers told.
-    listen_task.abort();
-    outboxes.clear();
-    // Peer tasks blocked on a full queue see it closed and end.
-    drop(events);
-    save_resume(&files, meta, &engine, opts.disk).await;
-    let stats = engine.stats();
-    let _ = counters_tx.send(Counters {
-        uploaded: stats.uploaded,
-        downloaded: stats.downloaded,
-        left: engine.left(),
-    });
-    if complete && !started_complete {
-        let _ = announce_cmd.send(Command::Completed);
+    Announce {
+        commands,
+        counters,
+        task,
     }
-    let _ = announce_cmd.send(Command::Stop);
-    let _ = announce_task.await;
-    Ok(Summary {
-        info_hash: meta.info_hash,
-        complete: engine.is_complete(),
-        downloaded: stats.downloaded,
-        uploaded: stats.uploaded,
-        wasted: stats.wasted,
-        banned: stats.banned,
-        had,
-        elapsed: started_at.elapsed(),
-    })
-}
-
-/// The observer's view of a notice (peers named by address).
-fn trace_of<'a>(n: &Notice, addrs: &BTreeMap<PeerKey, SocketAddr>) -> Option<Trace<'a>> {
-    Some(match n {
-        Notice::PieceVerified(p) => Trace::PieceVerified(*p),
-        Notice::PieceFailed(p) => Trace::PieceFailed(*p),
-        Notice::Banned(addr) => Trace::Banned(*addr),
-        Notice::Snubbed(key) => Trace::Snubbed(*addrs.get(key)?),
-        Notice::Complete => Trace::Complete,
-        // Choke state is visible in the Received messages themselves.
-        Notice::Choked(_) | Notice::Unchoked(_) => return None,
-    })
-}
-
-fn notice(n: &Notice, engine: &Engine) {
-    match n {
-        Notice::PieceVerified(piece) => debug!(piece, left = engine.left(), "piece verified"),
-        Notice::PieceFailed(piece) => warn!(piece, "piece failed its hash check"),
-        Notice::Banned(addr) => warn!(peer = %addr, "banned for sending corrupt data"),
-        Notice::Choked(key) => debug!(?key, "choked by peer"),
-        Notice::Unchoked(key) => debug!(?key, "unchoked by peer"),
-        Notice::Snubbed(key) => info!(?key, "peer snubbed us; its requests go elsewhere"),
-        Notice::Complete => info!("download complete"),
-    }
-}
-
-/// Syncs data and records what is verified, so a restart skips checking it. Only pieces that
-/// were verified before the sync are recorded (the engine verifies only written data).
-async fn save_resume(files: &Arc<FileStorage>, meta: &Metainfo, engine: &Engine, mode: DiskMode) {
-    let have = engine.have().clone();
-    let files = Arc::clone(files);
-    let info_hash = meta.info_hash;
-    let job = move || -> Result<(), StorageError> {
-        files.sync()?;
-        let stamps = resume::stamps(&files);
-        let data = resume::Resume {
-            info_hash,
-            have,
-            files: stamps,
-        };
-        resume::save(&resume::resume_path(files.root(), &info_hash), &data)
-    };
-    let result = match mode {
-        DiskMode::Inline => job(),
-        DiskMode::Threaded => match tokio::task::spawn_blocking(job).await {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(error = %e, "resume save task failed");
-                return;
-            }
-        },
-    };
-    if let Err(e) = result {
-        warn!(error = %e, "cannot save resume file");
-    }
-}
-
-/// Dials a peer and, after the handshake, runs the connection.
-fn dial<N: Net>(net: N, key: PeerKey, addr: SocketAddr, ctx: conn::Context) {
-    let span = tracing::debug_span!("dial", peer = %addr);
-    tokio::spawn(
-        async move {
-            let failed = |unusable, reason: String| Event::DialFailed {
-                addr,
-                unusable,
-                reason,
-            };
-            let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, net.connect(addr)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    debug!(error = %e, "connect failed");
-                    let _ = ctx
-                        .events
-                        .send(failed(false, format!("connect: {e}")))
-                        .await;
-                    return;
-                }
-                Err(_) => {
-                    debug!("connect timed out");
-                    let reason = "connect timed out".to_string();
-                    let _ = ctx.events.send(failed(false, reason)).await;
-                    return;
-                }
-            };
-            match conn::handshake(&mut stream, ctx.info_hash, ctx.our_id).await {
-                Ok(greeting) => conn::start(stream, key, addr, greeting, true, &ctx).await,
-                Err(e) => {
-                    debug!(error = %e, "handshake failed");
-                    let unusable = matches!(
-                        e,
-                        conn::HandshakeError::Ourselves | conn::HandshakeError::WrongInfoHash(_)
-                    );
-                    let _ = ctx.events.send(failed(unusable, e.to_string())).await;
-                }
-            }
-        }
-        .instrument(span),
-    );
 }

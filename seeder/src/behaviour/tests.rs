@@ -51,6 +51,13 @@ fn a_scenario_table_reads_into_a_spec() {
         join_at_ms = 1000
         leave_at_ms = 30000
         fast = true
+        unrequested_blocks_ms = 250
+        rejoin_after_ms = 100
+        rejoin_max = 5
+        request_flood = 4000
+        trickle_ms = 3
+        keepalive_ms = 10000
+        shift_begin = -7
     "#;
     let spec: Spec = toml::from_str(text).unwrap();
     assert_eq!((spec.count, spec.base_port), (3, 6881));
@@ -69,6 +76,12 @@ fn a_scenario_table_reads_into_a_spec() {
     assert!(b.wrong_info_hash && b.garbage_after_handshake && b.oversized_message);
     assert_eq!(b.join_at(), Duration::from_secs(1));
     assert_eq!(b.leave_at(), Some(Duration::from_secs(30)));
+    assert_eq!(b.unrequested_blocks(), Some(Duration::from_millis(250)));
+    assert_eq!(b.rejoin(), Some((Duration::from_millis(100), 5)));
+    assert_eq!(b.request_flood, Some(4000));
+    assert_eq!(b.trickle(), Some(Duration::from_millis(3)));
+    assert_eq!(b.keepalive(), Duration::from_secs(10));
+    assert_eq!(b.shift_begin, Some(-7));
     assert!(b.unknown_fields.is_empty());
     assert_eq!(b.validate(10), Ok(()));
 }
@@ -235,4 +248,53 @@ fn explicit_lies_are_claimed_and_never_served() {
     assert_eq!(ones(&plan.claimed), vec![0, 4]);
     assert_eq!(ones(&plan.lies), vec![0, 4]);
     assert!(!plan.serves(0) && !plan.serves(4) && !plan.serves(1));
+}
+
+#[test]
+fn hostile_peer_fields_default_to_off() {
+    let b = Behaviour::default();
+    assert_eq!(b.unrequested_blocks(), None);
+    assert_eq!(b.rejoin(), None);
+    assert_eq!(b.request_flood, None);
+    assert_eq!(b.trickle(), None);
+    assert_eq!(b.keepalive(), crate::peer::KEEPALIVE);
+    assert_eq!(b.shift_begin, None);
+    // A rejoin without a budget gets the default one.
+    assert_eq!(
+        parse("rejoin_after_ms = 0").rejoin(),
+        Some((Duration::ZERO, DEFAULT_REJOIN_MAX))
+    );
+}
+
+#[test]
+fn a_squatter_is_have_none_and_frequent_keep_alives() {
+    let b = parse("pieces = []\nkeepalive_ms = 5000");
+    assert_eq!(b.validate(10), Ok(()));
+    assert!(b.piece_plan(10, 0, 1, &mut rng(1)).claimed.is_empty());
+    assert_eq!(b.keepalive(), Duration::from_secs(5));
+}
+
+#[test]
+fn hostile_peer_fields_are_validated() {
+    let err = |text: &str| parse(text).validate(10).unwrap_err().to_string();
+    for field in [
+        "unrequested_blocks_ms",
+        "request_flood",
+        "trickle_ms",
+        "keepalive_ms",
+    ] {
+        assert_eq!(
+            err(&format!("{field} = 0")),
+            format!("{field} must be positive")
+        );
+    }
+    assert_eq!(
+        err("rejoin_after_ms = 10\nrejoin_max = 0"),
+        "rejoin_max must be positive"
+    );
+    assert_eq!(err("rejoin_max = 2"), "rejoin_max needs rejoin_after_ms");
+    assert_eq!(err("shift_begin = 0"), "shift_begin must not be 0");
+    assert_eq!(parse("shift_begin = -1").validate(10), Ok(()));
+    assert!(toml::from_str::<Behaviour>("request_flood = -1").is_err());
+    assert!(toml::from_str::<Behaviour>("rejoin_after_ms = \"soon\"").is_err());
 }

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+pub mod udp_tracker;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

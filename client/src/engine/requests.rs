@@ -1,0 +1,162 @@
+//! Keeping request queues full: interest, queue depth by measured rate, and the batched refill
+//! that hands out released blocks.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::geometry::BLOCK_LEN;
+use crate::wire::Message;
+
+use super::picker::Ask;
+use super::{Engine, InFlight, Peer, PeerKey};
+
+/// The least time between two passes over every peer's queue. Blocks released by a reject,
+/// a choke or a departed peer wait at most this long for a new owner, and a peer flooding us
+/// with such messages costs at most one pass per gap.
+pub const REFILL_GAP: Duration = Duration::from_millis(10);
+
+/// Endgame duplicates one idle peer may hold at a time: one keeps every fast peer racing the
+/// slow tail without doubling it (libtorrent gives an idle peer one busy block too).
+pub const DUPLICATES_PER_PEER: usize = 1;
+
+impl Engine {
+    /// Sends interested / not interested when that changed.
+    pub(super) fn update_interest(&mut self, now: Duration, key: PeerKey) {
+        let complete = self.picker.is_complete();
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let wants = !complete && peer.wanted > 0;
+        if peer.interested != wants {
+            peer.interested = wants;
+            let msg = if wants {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
+            self.send(now, key, msg);
+        }
+    }
+
+    /// Runs the refill if one is due and the gap since the last has passed.
+    pub(super) fn refill_if_due(&mut self, now: Duration) {
+        if self.refill_due && now >= self.last_refill + REFILL_GAP {
+            self.refill_due = false;
+            self.last_refill = now;
+            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+            for key in keys {
+                self.fill_requests(now, key);
+            }
+        }
+    }
+
+    /// When the pending refill may run, if one is due.
+    pub(super) fn next_refill_at(&self) -> Option<Duration> {
+        self.refill_due.then_some(self.last_refill + REFILL_GAP)
+    }
+
+    /// Tops up one peer's request queue to its desired depth.
+    pub(super) fn fill_requests(&mut self, now: Duration, key: PeerKey) {
+        let Some(peer) = self.peers.get(&key) else {
+            return;
+        };
+        if !peer.interested || self.picker.is_complete() {
+            return;
+        }
+        if peer.choking_us && peer.allowed_fast.is_empty() {
+            return;
+        }
+        let want = self.queue_depth(peer, now);
+        if peer.in_flight.len() >= want {
+            return;
+        }
+        let avoid = self.avoid_for(key, peer);
+        // Endgame duplicates only for a peer with nothing else to do that is neither snubbed
+        // (it would sit on them) nor on parole (its pieces must stay its own).
+        let idle = peer.in_flight.is_empty() && !peer.snubbed && !peer.parole;
+        let ask = Ask {
+            peer: key,
+            has: &peer.pieces,
+            only: peer.choking_us.then_some(&peer.allowed_fast),
+            refused: &peer.refused,
+            avoid: &avoid,
+            parole: peer.parole,
+            may_share: peer.parole && !self.healthy_peer_wants_pieces(),
+            duplicates: if idle { DUPLICATES_PER_PEER } else { 0 },
+            max: want - peer.in_flight.len(),
+            now,
+        };
+        let blocks = self.picker.pick(&ask, &mut self.rng);
+        if blocks.is_empty() {
+            return;
+        }
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.in_flight.is_empty() {
+            // The snub clock starts when there is something to wait for.
+            peer.last_block_at = now;
+        }
+        for block in &blocks {
+            peer.in_flight.push(InFlight {
+                block: *block,
+                sent_at: now,
+            });
+        }
+        for block in blocks {
+            self.send(now, key, Message::Request(block));
+        }
+    }
+
+    /// Pieces `peer` sent a bad copy of that another connected peer, with a clean record for
+    /// them, could send instead (usually none: the sets are small and short-lived).
+    fn avoid_for(&self, key: PeerKey, peer: &Peer) -> BTreeSet<u32> {
+        peer.tainted
+            .iter()
+            .copied()
+            .filter(|p| {
+                self.peers
+                    .iter()
+                    .any(|(k, o)| *k != key && o.pieces.get(*p) && !o.tainted.contains(p))
+            })
+            .collect()
+    }
+
+    /// Whether a peer could take an endgame duplicate: unchoked, interested, nothing in
+    /// flight, neither snubbed nor on parole.
+    pub(super) fn any_idle_peer(&self) -> bool {
+        self.peers.values().any(|p| {
+            p.interested && !p.choking_us && p.in_flight.is_empty() && !p.snubbed && !p.parole
+        })
+    }
+
+    /// Whether a peer that is neither on parole nor snubbed could fetch pieces.
+    fn healthy_peer_wants_pieces(&self) -> bool {
+        self.peers
+            .values()
+            .any(|p| !p.parole && !p.snubbed && p.interested)
+    }
+
+    /// How many requests to keep outstanding: the measured rate times `queue_time`, within
+    /// `[min_queue, min(max_queue, reqq)]`; one for a snubbed peer, and one piece's blocks
+    /// for a peer on parole (its next verdict comes before more of its data).
+    fn queue_depth(&self, peer: &Peer, now: Duration) -> usize {
+        if peer.snubbed {
+            return 1;
+        }
+        let rate = peer.rate.per_second(now);
+        let by_rate =
+            (rate as f64 * self.config.queue_time.as_secs_f64() / f64::from(BLOCK_LEN)) as usize;
+        let mut cap = peer
+            .reqq
+            .map_or(self.config.max_queue, |r| {
+                (r as usize).min(self.config.max_queue)
+            })
+            .max(1);
+        if peer.parole {
+            let piece_blocks = self.picker.geometry().block_count(0) as usize;
+            cap = cap.min(piece_blocks.max(1));
+        }
+        by_rate.clamp(self.config.min_queue.min(cap), cap)
+    }
+}
