@@ -11,9 +11,9 @@ pub struct Config {
     /// (which an attacker controls) can never crowd out the peers we choose to dial. At most
     /// half of `max_peers` is reserved, whatever this says (see [`Config::incoming_cap`]).
     pub reserved_outgoing: usize,
-    /// Connections to one IP address. Real swarms rarely have more than a few peers behind
-    /// one address; loopback swarms and simulated hosts that serve many seeders need more,
-    /// hence a loose default that scenarios and tests can raise.
+    /// Incoming connections from one IP address (whom we dial is our choice). Real swarms
+    /// rarely have more than a few peers behind one address; loopback swarms and simulated
+    /// hosts that run many peers need more, hence a loose default that can be raised.
     pub max_per_ip: usize,
     /// Dials in progress at once (libtorrent's old half-open limit was 8; modern kernels
     /// handle more, and a slow dial must not hold up the others).

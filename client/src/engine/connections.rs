@@ -34,7 +34,7 @@ impl Engine {
                 return;
             }
         };
-        self.swarm.connected(hs.addr);
+        self.swarm.connected(hs.addr, hs.outgoing);
         let count = self.picker.geometry().piece_count();
         let parole = parole || self.blame.on_parole(&hs.addr);
         self.peers.insert(key, Peer::new(hs, count, parole, now));
@@ -55,7 +55,9 @@ impl Engine {
 
     /// Decides whether a handshaken peer may join; `Ok(true)` admits it on parole.
     fn admit(&mut self, now: Duration, hs: &Handshaken) -> Result<bool, Reason> {
-        let parole = self.swarm.admit(now, hs.addr, &hs.peer_id, &self.config)?;
+        let parole = self
+            .swarm
+            .admit(now, hs.addr, &hs.peer_id, hs.outgoing, &self.config)?;
         if self.peers.values().any(|p| p.peer_id == hs.peer_id) {
             return Err(Reason::Duplicate);
         }
@@ -115,7 +117,7 @@ impl Engine {
         self.picker.release_exclusive(key);
         self.picker.remove_availability(&peer.pieces);
         self.swarm
-            .disconnected(now, peer.addr, reason, peer.delivered);
+            .disconnected(now, peer.addr, peer.outgoing, reason, peer.delivered);
         self.refill_due = true;
     }
 

@@ -80,11 +80,13 @@ pub struct Swarm {
     candidates: BTreeMap<SocketAddr, Candidate>,
     /// Dials under way.
     connecting: BTreeSet<SocketAddr>,
-    /// Connected endpoints and connections per IP: an index of the engine's peers, kept by
-    /// [`Swarm::connected`] and [`Swarm::disconnected`], for the per-IP limit and for not
-    /// dialling someone we are connected to.
+    /// Connected endpoints, and incoming connections per IP: an index of the engine's peers,
+    /// kept by [`Swarm::connected`] and [`Swarm::disconnected`], for not dialling someone we
+    /// are connected to and for the per-IP limit. The limit is on incoming connections only:
+    /// those are the ones a host chooses to open at us, while whom we dial is our choice (and
+    /// a loopback or simulated host may serve many honest seeders we want).
     connected: BTreeMap<SocketAddr, usize>,
-    per_ip: BTreeMap<IpAddr, usize>,
+    incoming_per_ip: BTreeMap<IpAddr, usize>,
     banned: BTreeSet<SocketAddr>,
     banned_ids: BTreeSet<PeerId>,
     strikes: BTreeMap<IpAddr, Strikes>,
@@ -104,7 +106,7 @@ impl Swarm {
             candidates: BTreeMap::new(),
             connecting: BTreeSet::new(),
             connected: BTreeMap::new(),
-            per_ip: BTreeMap::new(),
+            incoming_per_ip: BTreeMap::new(),
             banned: BTreeSet::new(),
             banned_ids: BTreeSet::new(),
             strikes: BTreeMap::new(),
@@ -218,9 +220,6 @@ impl Swarm {
             if out.len() >= room || self.tokens < 1.0 {
                 break;
             }
-            if self.ip_full(&addr, config) {
-                continue;
-            }
             self.tokens -= 1.0;
             self.connecting.insert(addr);
             out.push(addr);
@@ -244,7 +243,7 @@ impl Swarm {
             .candidates
             .iter()
             .filter(|(a, _)| !self.connecting.contains(a) && !self.connected.contains_key(a))
-            .filter(|(a, _)| !self.ip_refuses(now, a) && !self.ip_full(a, config))
+            .filter(|(a, _)| !self.ip_refuses(now, a))
             .map(|(_, c)| c.next_attempt)
             .min()?;
         let rate = f64::from(config.dials_per_second.max(1));
@@ -266,13 +265,6 @@ impl Swarm {
                 .strikes
                 .get(&addr.ip())
                 .is_some_and(|s| s.count >= IP_BAN_STRIKES || now < s.last + cooldown(s.count))
-    }
-
-    /// Whether `addr`'s IP already has its share of connections (dials under way count).
-    fn ip_full(&self, addr: &SocketAddr, config: &Config) -> bool {
-        let ip = addr.ip();
-        let dialling = self.connecting.iter().filter(|a| a.ip() == ip).count();
-        self.per_ip.get(&ip).copied().unwrap_or(0) + dialling >= config.max_per_ip
     }
 
     /// `addr` sent data that verified.
@@ -312,13 +304,15 @@ impl Swarm {
         }
     }
 
-    /// Whether a handshaken peer may join, given bans, its IP's strikes and the per-IP limit.
-    /// `Ok(true)`: admitted on parole (an unproven endpoint of a struck IP).
+    /// Whether a handshaken peer may join, given bans, its IP's strikes and (for a peer that
+    /// dialled us) the per-IP limit. `Ok(true)`: admitted on parole (an unproven endpoint of a
+    /// struck IP).
     pub fn admit(
         &self,
         now: Duration,
         addr: SocketAddr,
         peer_id: &PeerId,
+        outgoing: bool,
         config: &Config,
     ) -> Result<bool, Reason> {
         let proven = self.proven.contains(&addr);
@@ -337,7 +331,8 @@ impl Swarm {
         if self.is_shunned(now, &addr) {
             return Err(Reason::Shunned);
         }
-        if self.per_ip.get(&addr.ip()).copied().unwrap_or(0) >= config.max_per_ip {
+        let incoming = self.incoming_per_ip.get(&addr.ip()).copied().unwrap_or(0);
+        if !outgoing && incoming >= config.max_per_ip {
             return Err(Reason::TooManyPeers);
         }
         Ok(struck.is_some() && !proven)
@@ -350,26 +345,32 @@ impl Swarm {
         self.reschedule(now, addr, reason, false);
     }
 
-    /// A peer was admitted.
-    pub fn connected(&mut self, addr: SocketAddr) {
+    /// A peer was admitted; `outgoing` if we dialled it.
+    pub fn connected(&mut self, addr: SocketAddr, outgoing: bool) {
         self.connecting.remove(&addr);
         *self.connected.entry(addr).or_insert(0) += 1;
-        *self.per_ip.entry(addr.ip()).or_insert(0) += 1;
+        if !outgoing {
+            *self.incoming_per_ip.entry(addr.ip()).or_insert(0) += 1;
+        }
         if let Some(c) = self.candidates.get_mut(&addr) {
             c.failures = 0;
         }
     }
 
-    /// An admitted peer's connection ended; `delivered` if it sent us any block.
+    /// An admitted peer's connection ended (`outgoing` if we dialled it); `delivered` if it
+    /// sent us any block.
     pub fn disconnected(
         &mut self,
         now: Duration,
         addr: SocketAddr,
+        outgoing: bool,
         reason: &Reason,
         delivered: bool,
     ) {
         decrement(&mut self.connected, &addr);
-        decrement(&mut self.per_ip, &addr.ip());
+        if !outgoing {
+            decrement(&mut self.incoming_per_ip, &addr.ip());
+        }
         self.reschedule(now, addr, reason, delivered);
     }
 

@@ -51,14 +51,14 @@ fn a_peer_closed_for_misbehaviour_is_not_dialled_again() {
     let bad = addr(1, 1);
     s.learn(t(0), [bad]);
     assert_eq!(s.due(t(0), 10, &config), vec![bad]);
-    s.connected(bad);
+    s.connected(bad, true);
     let reason = Reason::Protocol(Violation::HaveOutOfRange { piece: 9, count: 1 });
-    s.disconnected(t(1), bad, &reason, false);
+    s.disconnected(t(1), bad, true, &reason, false);
     // A tracker naming it again changes nothing, nor does time short of the pause.
     s.learn(t(2), [bad]);
     assert!(s.due(t(60), 10, &config).is_empty());
     assert_eq!(
-        s.admit(t(60), bad, &id(1), &config),
+        s.admit(t(60), bad, &id(1), false, &config),
         Err(Reason::Shunned),
         "nor is it accepted"
     );
@@ -76,15 +76,15 @@ fn a_peer_that_closed_on_us_is_redialled_with_growing_delays() {
     let mut waits = Vec::new();
     for _ in 0..4 {
         assert_eq!(s.due(now, 10, &config), vec![a]);
-        s.connected(a);
-        s.disconnected(now, a, &Reason::Eof, false);
+        s.connected(a, true);
+        s.disconnected(now, a, true, &Reason::Eof, false);
         let next = s.next_dial_at(now, &config).unwrap();
         waits.push((next - now).as_secs());
         now = next;
     }
     assert_eq!(waits, vec![2, 4, 8, 16], "fruitless connections back off");
-    s.connected(a);
-    s.disconnected(now, a, &Reason::Eof, true);
+    s.connected(a, true);
+    s.disconnected(now, a, true, &Reason::Eof, true);
     assert_eq!(s.next_dial_at(now, &config), Some(now + REDIAL_DELAY));
 }
 
@@ -93,55 +93,58 @@ fn a_banned_peer_returning_from_a_new_port_is_refused_then_paroled_then_banned_b
     let config = Config::default();
     let mut s = Swarm::new(&config);
     let honest = addr(1, 100);
-    s.connected(honest);
+    s.connected(honest, false);
     s.prove(honest);
     assert!(s.ban(t(0), addr(1, 1), Some(id(1))));
     assert_eq!(
-        s.admit(t(1), addr(1, 1), &id(9), &config),
+        s.admit(t(1), addr(1, 1), &id(9), false, &config),
         Err(Reason::Banned)
     );
     assert_eq!(
-        s.admit(t(1), addr(1, 2), &id(1), &config),
+        s.admit(t(1), addr(1, 2), &id(1), false, &config),
         Err(Reason::Banned),
         "same id"
     );
     // A new port and id on the same IP: refused while the IP cools down...
     assert_eq!(
-        s.admit(t(1), addr(1, 2), &id(2), &config),
+        s.admit(t(1), addr(1, 2), &id(2), false, &config),
         Err(Reason::Shunned)
     );
     // ...then admitted on parole.
-    assert_eq!(s.admit(t(61), addr(1, 2), &id(2), &config), Ok(true));
+    assert_eq!(s.admit(t(61), addr(1, 2), &id(2), false, &config), Ok(true));
     // Other IPs are untouched, and so is the proven neighbour on the struck IP.
-    assert_eq!(s.admit(t(1), addr(2, 2), &id(3), &config), Ok(false));
-    assert_eq!(s.admit(t(1), honest, &id(4), &config), Ok(false));
+    assert_eq!(s.admit(t(1), addr(2, 2), &id(3), false, &config), Ok(false));
+    assert_eq!(s.admit(t(1), honest, &id(4), false, &config), Ok(false));
     s.ban(t(61), addr(1, 2), Some(id(2)));
     s.ban(t(200), addr(1, 3), Some(id(5)));
     let much_later = t(100_000);
     assert_eq!(
-        s.admit(much_later, addr(1, 4), &id(6), &config),
+        s.admit(much_later, addr(1, 4), &id(6), false, &config),
         Err(Reason::Banned),
         "three strikes ban the IP for unproven endpoints"
     );
-    assert_eq!(s.admit(much_later, honest, &id(4), &config), Ok(false));
+    assert_eq!(
+        s.admit(much_later, honest, &id(4), false, &config),
+        Ok(false)
+    );
 }
 
 #[test]
-fn connections_per_ip_are_limited() {
+fn incoming_connections_per_ip_are_limited() {
     let config = Config {
         max_per_ip: 2,
         ..Config::default()
     };
     let mut s = Swarm::new(&config);
-    s.connected(addr(1, 1));
-    s.connected(addr(1, 2));
+    s.connected(addr(1, 1), false);
+    s.connected(addr(1, 2), false);
     assert_eq!(
-        s.admit(t(0), addr(1, 3), &id(3), &config),
+        s.admit(t(0), addr(1, 3), &id(3), false, &config),
         Err(Reason::TooManyPeers)
     );
-    assert_eq!(s.admit(t(0), addr(2, 3), &id(3), &config), Ok(false));
-    s.disconnected(t(0), addr(1, 1), &Reason::Eof, true);
-    assert_eq!(s.admit(t(0), addr(1, 3), &id(3), &config), Ok(false));
+    assert_eq!(s.admit(t(0), addr(2, 3), &id(3), false, &config), Ok(false));
+    s.disconnected(t(0), addr(1, 1), false, &Reason::Eof, true);
+    assert_eq!(s.admit(t(0), addr(1, 3), &id(3), false, &config), Ok(false));
 }
 
 #[test]

@@ -83,7 +83,10 @@ async fn dropping_the_link_closes_the_socket_even_while_a_write_is_blocked() {
     drop(link);
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     // Long before the write timeout, our end of the stream is gone.
-    let err = theirs.write_all(&[0]).await.expect_err("the socket was left open");
+    let err = theirs
+        .write_all(&[0])
+        .await
+        .expect_err("the socket was left open");
     assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
     assert!(
         events.recv().await.is_none(),
