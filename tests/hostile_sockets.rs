@@ -9,6 +9,7 @@ mod common;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +97,39 @@ fn hostile(i: usize, port: u16, info_hash: bitswarm_client::InfoHash) -> Option<
     Some(s)
 }
 
+/// The honest seeder, slow enough that the flood hits a running download; its port and task.
+fn honest_seeder(content: &Arc<Content>) -> (u16, Vec<tokio::task::JoinHandle<()>>) {
+    let port = free_port();
+    let spec = Spec {
+        count: 1,
+        base_port: port,
+        behaviour: Behaviour {
+            rate: Some(3 << 20),
+            ..Behaviour::default()
+        },
+    };
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let net = TokioNet::new().unwrap();
+    let tasks = seeder::spawn_many_at(net, loopback, Arc::clone(content), &spec, &[], 1, None);
+    (port, tasks.expect("seeder"))
+}
+
+/// `bitswarm download` of `torrent` into `out` under `ulimit -n 1024`, listening on `port`
+/// and dialling the seeder.
+fn start_bitswarm(torrent: &Path, out: &Path, port: u16, seed_port: u16, logs: &Path) -> Proc {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {FD_LIMIT} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_bitswarm"))
+        .arg("download")
+        .arg(torrent)
+        .arg("-o")
+        .arg(out)
+        .args(["--port", &port.to_string(), "--json"])
+        .args(["--peer", &format!("127.0.0.1:{seed_port}")]);
+    Proc::spawn("bitswarm download", cmd, logs)
+}
+
 #[test]
 fn more_hostile_connections_than_descriptors_do_not_stop_a_download() {
     raise_own_fd_limit();
@@ -105,42 +139,11 @@ fn more_hostile_connections_than_descriptors_do_not_stop_a_download() {
     std::fs::write(&torrent, content.torrent_bytes(&[])).unwrap();
     let out = dir.path().join("out");
 
-    // The honest seeder, slow enough that the flood hits a running download.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let seed_port = free_port();
-    let spec = Spec {
-        count: 1,
-        base_port: seed_port,
-        behaviour: Behaviour {
-            rate: Some(3 << 20),
-            ..Behaviour::default()
-        },
-    };
-    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let _guard = runtime.enter();
-    let seeder = seeder::spawn_many_at(
-        TokioNet::new().unwrap(),
-        loopback,
-        Arc::clone(&content),
-        &spec,
-        &[],
-        1,
-        None,
-    )
-    .expect("seeder");
-
+    let (seed_port, seeder) = honest_seeder(&content);
     let port = free_port();
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!("ulimit -n {FD_LIMIT} && exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_bitswarm"))
-        .arg("download")
-        .arg(&torrent)
-        .arg("-o")
-        .arg(&out)
-        .args(["--port", &port.to_string(), "--json"])
-        .args(["--peer", &format!("127.0.0.1:{seed_port}")]);
-    let mut bitswarm = Proc::spawn("bitswarm download", cmd, dir.path());
+    let mut bitswarm = start_bitswarm(&torrent, &out, port, seed_port, dir.path());
     poll_until(Duration::from_secs(20), "bitswarm to listen", || {
         TcpStream::connect(("127.0.0.1", port))
             .map(drop)

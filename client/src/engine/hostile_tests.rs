@@ -255,6 +255,15 @@ fn endgame_duplicates_are_bounded_per_peer_and_in_total() {
     assert_eq!(duplicates, picker::MAX_DUPLICATES);
 }
 
+/// `acts` close `squatter` for squatting and dial `waiting` in its place.
+fn assert_makes_room(acts: &[Action], squatter: PeerKey, waiting: SocketAddr) {
+    assert!(
+        acts.contains(&Action::Disconnect(squatter, Reason::Squatting)),
+        "{acts:?}"
+    );
+    assert!(acts.contains(&Action::Connect(waiting)), "{acts:?}");
+}
+
 #[test]
 fn snubbed_peers_get_no_duplicates_and_lose_their_slot_to_a_waiting_candidate() {
     let mut e = engine(1);
@@ -267,12 +276,7 @@ fn snubbed_peers_get_no_duplicates_and_lose_their_slot_to_a_waiting_candidate() 
     // Both slots taken; a candidate waits: the snubbed peer makes room.
     e.add_peers(t(32), [addr(9)]);
     e.tick(t(32));
-    let acts = drain(&mut e);
-    assert!(
-        acts.contains(&Action::Disconnect(PeerKey(1), Reason::Squatting)),
-        "{acts:?}"
-    );
-    assert!(acts.contains(&Action::Connect(addr(9))));
+    assert_makes_room(&drain(&mut e), PeerKey(1), addr(9));
 }
 
 #[test]
@@ -292,12 +296,7 @@ fn a_squatter_with_nothing_we_want_is_evicted_only_when_someone_waits() {
     assert!(!acts.contains(&Action::Connect(addr(9))), "no room yet");
     let when = e.next_timeout(t(100)).unwrap();
     e.tick(when);
-    let acts = drain(&mut e);
-    assert!(
-        acts.contains(&Action::Disconnect(PeerKey(1), Reason::Squatting)),
-        "{acts:?}"
-    );
-    assert!(acts.contains(&Action::Connect(addr(9))));
+    assert_makes_room(&drain(&mut e), PeerKey(1), addr(9));
 }
 
 #[test]

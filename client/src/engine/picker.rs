@@ -21,6 +21,9 @@ use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
 
 use super::PeerKey;
 
+mod endgame;
+mod parole;
+
 /// How many peers may hold a request for the same block in endgame. Two finish the last blocks
 /// fast without doubling the whole tail's traffic.
 pub const ENDGAME_OWNERS: usize = 2;
@@ -264,53 +267,6 @@ impl Picker {
         }
     }
 
-    /// For a peer on parole: the rest of its own piece; else a started piece nobody has sent
-    /// anything for yet, or a new one, which becomes its own. Only when that gives nothing
-    /// and no healthy peer is left (`ask.may_share`) does it help with shared pieces, so the
-    /// download cannot deadlock with every peer under suspicion.
-    fn pick_on_parole(
-        &mut self,
-        ask: &Ask<'_>,
-        allowed: &dyn Fn(u32) -> bool,
-        rng: &mut ChaCha8Rng,
-        out: &mut Vec<BlockRef>,
-    ) {
-        let mine = Some(ask.peer);
-        let own: Vec<(u32, usize)> = self
-            .partials
-            .iter()
-            .filter(|(_, part)| part.owner == mine)
-            .map(|(p, part)| (*p, part.open))
-            .collect();
-        if !own.is_empty() {
-            // Its own pieces first, and no new one while it has one: each verdict comes before
-            // more of its data.
-            for (piece, _) in own.into_iter().filter(|(_, open)| *open > 0) {
-                self.take_open(piece, ask, out);
-                if out.len() >= ask.max {
-                    break;
-                }
-            }
-            return;
-        }
-        let untouched = self
-            .partials
-            .iter()
-            .find(|(p, part)| {
-                part.owner.is_none() && part.open == part.blocks.len() && allowed(**p)
-            })
-            .map(|(p, _)| *p);
-        let piece = untouched.or_else(|| self.start_new(allowed, rng));
-        if let Some(piece) = piece {
-            if let Some(part) = self.partials.get_mut(&piece) {
-                part.owner = mine;
-            }
-            self.take_open(piece, ask, out);
-        } else if ask.may_share {
-            self.pick_started(ask, allowed, out);
-        }
-    }
-
     /// Starts a missing piece nobody has started that the peer has (a random one while we
     /// have nothing to trade, then the rarest); `None` if there is none.
     fn start_new(&mut self, allowed: &dyn Fn(u32) -> bool, rng: &mut ChaCha8Rng) -> Option<u32> {
@@ -390,79 +346,6 @@ impl Picker {
         best
     }
 
-    fn pick_endgame(
-        &mut self,
-        ask: &Ask<'_>,
-        allowed: &dyn Fn(u32) -> bool,
-        room: usize,
-        out: &mut Vec<BlockRef>,
-    ) {
-        if room == 0 {
-            return;
-        }
-        // The requests that have waited longest are the likeliest to be stuck.
-        let mut waiting: Vec<(Duration, u32, usize)> = Vec::new();
-        for (&piece, part) in &self.partials {
-            if part.owner.is_some() || !allowed(piece) {
-                continue;
-            }
-            for (i, state) in part.blocks.iter().enumerate() {
-                if let BlockState::Requested { owners, since } = state {
-                    let stuck = *since + ENDGAME_MIN_AGE <= ask.now;
-                    if stuck && owners.len() < ENDGAME_OWNERS && !owners.contains(&ask.peer) {
-                        waiting.push((*since, piece, i));
-                    }
-                }
-            }
-        }
-        waiting.sort();
-        for (_, piece, i) in waiting.into_iter().take(room) {
-            if let Some(BlockState::Requested { owners, .. }) = self
-                .partials
-                .get_mut(&piece)
-                .and_then(|part| part.blocks.get_mut(i))
-            {
-                owners.push(ask.peer);
-                self.duplicates += 1;
-                out.push(self.geometry.block(piece, i as u32));
-            }
-        }
-    }
-
-    /// In endgame, when the next request becomes old enough to duplicate (after `now`).
-    pub fn next_endgame_at(&self, now: Duration) -> Option<Duration> {
-        if !self.in_endgame() {
-            return None;
-        }
-        self.partials
-            .values()
-            .filter(|part| part.owner.is_none())
-            .flat_map(|part| &part.blocks)
-            .filter_map(|state| match state {
-                BlockState::Requested { owners, since } if owners.len() < ENDGAME_OWNERS => {
-                    Some(*since + ENDGAME_MIN_AGE)
-                }
-                _ => None,
-            })
-            .filter(|t| *t > now)
-            .min()
-    }
-
-    /// Whether some request is old enough to duplicate now.
-    pub fn endgame_due(&self, now: Duration) -> bool {
-        self.in_endgame()
-            && self
-                .partials
-                .values()
-                .filter(|p| p.owner.is_none())
-                .any(|part| {
-                    part.blocks.iter().any(|state| {
-                        matches!(state, BlockState::Requested { owners, since }
-                        if owners.len() < ENDGAME_OWNERS && *since + ENDGAME_MIN_AGE <= now)
-                    })
-                })
-    }
-
     /// `peer` will not deliver `block` (rejected, timed out, choked, gone): drop its ownership.
     pub fn release(&mut self, peer: PeerKey, block: BlockRef) {
         let Some(part) = self.partials.get_mut(&block.piece) else {
@@ -478,16 +361,6 @@ impl Picker {
             if owners.is_empty() {
                 part.blocks[i] = BlockState::Open;
                 part.open += 1;
-            }
-        }
-    }
-
-    /// `peer` no longer fetches its exclusive pieces alone (it left, was snubbed, or came off
-    /// parole): others may finish them.
-    pub fn release_exclusive(&mut self, peer: PeerKey) {
-        for part in self.partials.values_mut() {
-            if part.owner == Some(peer) {
-                part.owner = None;
             }
         }
     }
@@ -555,87 +428,6 @@ impl Picker {
                 part.open += 1;
             }
         }
-    }
-
-    /// Reopens every block of an unfinished piece that `from` sent and that is on disk (a
-    /// banned peer's data is presumed bad): those blocks are fetched again from others instead
-    /// of failing their pieces. Blocks whose write is still pending are left, so a block is
-    /// never written twice at once. Returns the bytes discarded.
-    pub fn discard_from(&mut self, from: SocketAddr) -> u64 {
-        let mut bytes = 0;
-        for (&piece, part) in self.partials.iter_mut() {
-            for i in 0..part.blocks.len() {
-                if part.senders[i] == Some(from) && part.blocks[i] == BlockState::Written {
-                    part.blocks[i] = BlockState::Open;
-                    part.senders[i] = None;
-                    part.open += 1;
-                    part.written -= 1;
-                    bytes += u64::from(self.geometry.block(piece, i as u32).len);
-                }
-            }
-        }
-        bytes
-    }
-
-    /// A peer goes on parole. Pieces that only it has been asked for or sent blocks of become
-    /// its own (their verdict will be its alone); in pieces others share, its requests are
-    /// released (returned, for the caller to cancel) and the blocks it sent on disk reopened,
-    /// so a corrupter stops spoiling others' pieces at once. Returns the released requests
-    /// and the bytes discarded.
-    pub fn parole(&mut self, peer: PeerKey, from: SocketAddr) -> (Vec<BlockRef>, u64) {
-        let mut released = Vec::new();
-        let mut discarded = 0;
-        for (&piece, part) in self.partials.iter_mut() {
-            if part.owner.is_some() {
-                continue;
-            }
-            let mut involved = false;
-            let mut others = false;
-            for (state, sender) in part.blocks.iter().zip(&part.senders) {
-                match state {
-                    BlockState::Open => {}
-                    BlockState::Requested { owners, .. } => {
-                        involved |= owners.contains(&peer);
-                        others |= owners.iter().any(|o| *o != peer);
-                    }
-                    BlockState::Received | BlockState::Written => {
-                        involved |= *sender == Some(from);
-                        others |= *sender != Some(from);
-                    }
-                }
-            }
-            if !involved {
-                continue;
-            }
-            if !others {
-                part.owner = Some(peer);
-                continue;
-            }
-            for i in 0..part.blocks.len() {
-                let block = self.geometry.block(piece, i as u32);
-                match &mut part.blocks[i] {
-                    BlockState::Requested { owners, .. } if owners.contains(&peer) => {
-                        owners.retain(|o| *o != peer);
-                        if owners.is_empty() {
-                            part.blocks[i] = BlockState::Open;
-                            part.open += 1;
-                        } else {
-                            self.duplicates -= 1;
-                        }
-                        released.push(block);
-                    }
-                    BlockState::Written if part.senders[i] == Some(from) => {
-                        part.blocks[i] = BlockState::Open;
-                        part.senders[i] = None;
-                        part.open += 1;
-                        part.written -= 1;
-                        discarded += u64::from(block.len);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        (released, discarded)
     }
 
     /// Who sent each block of a piece whose hash is pending, ending its verification.

@@ -145,34 +145,7 @@ impl<'a, N: Net> Torrent<'a, N> {
         let geometry = meta.info.geometry();
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         let our_id = PeerId::ours(rng.gen());
-        let hashes = Arc::new(meta.info.pieces.clone());
-        let files = Arc::new(FileStorage::new(
-            &opts.out_dir,
-            &meta.info,
-            DEFAULT_MAX_OPEN,
-        )?);
-        files.prepare()?;
-        let (disk_tx, disk_done) = mpsc::unbounded_channel();
-        let storage: Arc<dyn Storage> = files.clone();
-        let disk = Disk::new(
-            storage,
-            geometry.clone(),
-            Arc::clone(&hashes),
-            opts.disk,
-            disk_tx,
-        );
-        let _ = progress.send(Progress {
-            total_length: geometry.total_length(),
-            left: geometry.total_length(),
-            checking: true,
-            ..Progress::default()
-        });
-        let have = {
-            let (files, info_hash, threads) = (Arc::clone(&files), meta.info_hash, disk.threads());
-            disk.blocking(move || resume::restore(&files, &info_hash, &hashes, threads, &|_| {}))
-                .await
-                .ok_or(Error::Check)?
-        };
+        let (files, disk, disk_done, have) = open_storage(meta, &opts, &progress).await?;
         let had = have
             .iter_ones()
             .map(|p| u64::from(geometry.piece_len(p)))
@@ -513,6 +486,52 @@ impl<'a, N: Net> Torrent<'a, N> {
             elapsed: self.epoch.elapsed(),
         }
     }
+}
+
+/// Opens the torrent's files, starts its disk work, and checks what is already there (fast
+/// with a valid resume file).
+async fn open_storage(
+    meta: &Metainfo,
+    opts: &Options,
+    progress: &watch::Sender<Progress>,
+) -> Result<
+    (
+        Arc<FileStorage>,
+        Disk,
+        mpsc::UnboundedReceiver<DiskDone>,
+        crate::Bitfield,
+    ),
+    Error,
+> {
+    let geometry = meta.info.geometry();
+    let hashes = Arc::new(meta.info.pieces.clone());
+    let files = Arc::new(FileStorage::new(
+        &opts.out_dir,
+        &meta.info,
+        DEFAULT_MAX_OPEN,
+    )?);
+    files.prepare()?;
+    let (disk_tx, disk_done) = mpsc::unbounded_channel();
+    let storage: Arc<dyn Storage> = files.clone();
+    let disk = Disk::new(
+        storage,
+        geometry.clone(),
+        Arc::clone(&hashes),
+        opts.disk,
+        disk_tx,
+    );
+    let _ = progress.send(Progress {
+        total_length: geometry.total_length(),
+        left: geometry.total_length(),
+        checking: true,
+        ..Progress::default()
+    });
+    let check = {
+        let (files, info_hash, threads) = (Arc::clone(&files), meta.info_hash, disk.threads());
+        move || resume::restore(&files, &info_hash, &hashes, threads, &|_| {})
+    };
+    let have = disk.blocking(check).await.ok_or(Error::Check)?;
+    Ok((files, disk, disk_done, have))
 }
 
 /// Binds the listener; on a host without IPv6, the same port on IPv4 only.
