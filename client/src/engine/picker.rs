@@ -164,11 +164,6 @@ impl Picker {
         self.left
     }
 
-    /// Endgame duplicates outstanding.
-    pub fn duplicates(&self) -> usize {
-        self.duplicates
-    }
-
     /// Missing pieces that nobody has started.
     fn unstarted(&self) -> usize {
         let missing = (self.have.len() - self.have.count_ones()) as usize;
@@ -450,11 +445,6 @@ impl Picker {
 
     pub fn is_verifying(&self, piece: u32) -> bool {
         self.verifying.contains_key(&piece)
-    }
-
-    /// How many connected peers have `piece`.
-    pub fn availability(&self, piece: u32) -> u32 {
-        self.availability.get(piece as usize).copied().unwrap_or(0)
     }
 
     /// Pieces currently partially downloaded (for tests and status).

@@ -100,10 +100,6 @@ impl Disk {
         tx
     }
 
-    pub fn storage(&self) -> &Arc<dyn Storage> {
-        &self.storage
-    }
-
     /// Runs other blocking storage work (the start-up check, a resume save) where this
     /// torrent's disk work runs: inline in simulations, on tokio's blocking pool otherwise.
     /// `None` if the work panicked.
