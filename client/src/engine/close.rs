@@ -95,6 +95,10 @@ pub enum Violation {
     HaveOutOfRange { piece: u32, count: u32 },
     /// Kept sending blocks we never asked it for.
     Unrequested { bytes: u64 },
+    /// A request outside the torrent or longer than a block.
+    BadRequest(crate::geometry::BlockRef),
+    /// More requests queued than we advertise (`reqq`).
+    RequestFlood { queued: usize },
 }
 
 impl std::fmt::Display for Violation {
@@ -108,6 +112,14 @@ impl std::fmt::Display for Violation {
             }
             Violation::Unrequested { bytes } => {
                 write!(f, "{bytes} bytes of blocks nobody asked for")
+            }
+            Violation::BadRequest(b) => write!(
+                f,
+                "request for {} bytes at {} of piece {}, not a block of this torrent",
+                b.len, b.offset, b.piece
+            ),
+            Violation::RequestFlood { queued } => {
+                write!(f, "more than {queued} requests queued")
             }
         }
     }

@@ -41,6 +41,22 @@ pub struct Config {
     /// slot up when the torrent is full and a candidate is waiting. Long enough for a new
     /// leecher to get its first pieces.
     pub squat_grace: Duration,
+    /// Peers we upload to at once besides the optimistic unchoke (the BitTorrent default of
+    /// four keeps each upload stream fast enough to be worth reciprocating).
+    pub upload_slots: usize,
+    /// How often the choker reconsiders who is unchoked (BEP 3 convention: 10 s, long enough
+    /// for TCP to reach speed and for rates to mean something).
+    pub choke_interval: Duration,
+    /// How often the optimistic unchoke moves on (3 choke rounds, as in the original client).
+    pub optimistic_interval: Duration,
+    /// Requests a peer may queue with us: what we advertise as `reqq` (BEP 10). More is a
+    /// flood and ends the peer.
+    pub max_requests_in: usize,
+    /// Block bytes read for a peer or queued to it and not yet on the wire: enough to keep a
+    /// fast loopback stream busy, small enough that many peers cost little memory.
+    pub upload_window: u64,
+    /// Keep dialling and serving after every piece is verified (seeding).
+    pub seeding: bool,
     /// First retry delay after a failed dial; doubles with each failure.
     pub dial_backoff: Duration,
     /// Failed dials after which an address is forgotten.
@@ -63,6 +79,12 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(300),
             keepalive_interval: Duration::from_secs(120),
             squat_grace: Duration::from_secs(60),
+            upload_slots: 4,
+            choke_interval: Duration::from_secs(10),
+            optimistic_interval: Duration::from_secs(30),
+            max_requests_in: 250,
+            upload_window: 1024 * 1024,
+            seeding: false,
             dial_backoff: Duration::from_secs(5),
             max_dial_failures: 6,
         }

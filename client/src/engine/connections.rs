@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::wire::Message;
+use crate::wire::{ExtendedHandshake, Message};
+
+/// What our BEP 10 handshake says we are (`v`).
+pub const CLIENT_NAME: &str = concat!("bitswarm ", env!("CARGO_PKG_VERSION"));
 
 use super::{Action, DialError, Engine, Handshaken, Peer, PeerKey, Reason};
 
@@ -41,16 +44,29 @@ impl Engine {
         // Our pieces first (BEP 3: the bitfield must be the first message after the handshake).
         let have = self.picker.have();
         let first = if hs.fast && have.is_full() {
-            Message::HaveAll
+            Some(Message::HaveAll)
         } else if hs.fast && have.count_ones() == 0 {
-            Message::HaveNone
+            Some(Message::HaveNone)
         } else if have.count_ones() > 0 {
-            Message::Bitfield(Bytes::copy_from_slice(have.as_bytes()))
+            Some(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())))
         } else {
             // Without the fast extension an empty bitfield may simply be left out.
-            return;
+            None
         };
-        self.send(now, key, first);
+        if let Some(first) = first {
+            self.send(now, key, first);
+        }
+        if hs.extended {
+            // Our BEP 10 handshake: how many requests we queue, and what address it has.
+            let ours = ExtendedHandshake {
+                client: Some(CLIENT_NAME.to_string()),
+                reqq: u32::try_from(self.config.max_requests_in).ok(),
+                your_ip: Some(hs.addr.ip()),
+                ..ExtendedHandshake::default()
+            };
+            let payload = Bytes::from(ours.encode());
+            self.send(now, key, Message::Extended { id: 0, payload });
+        }
     }
 
     /// Decides whether a handshaken peer may join; `Ok(true)` admits it on parole.
@@ -114,6 +130,10 @@ impl Engine {
         for r in &peer.in_flight {
             self.picker.release(key, r.block);
         }
+        if !peer.up.choking {
+            // Its upload slot goes to someone else at once.
+            self.choker.next_round = now;
+        }
         self.picker.release_exclusive(key);
         self.picker.remove_availability(&peer.pieces);
         self.swarm
@@ -123,7 +143,7 @@ impl Engine {
 
     /// Dials candidates whose time has come, while there is room for more peers.
     pub(super) fn dial(&mut self, now: Duration) {
-        if self.completed {
+        if self.completed && !self.config.seeding {
             return;
         }
         let room = self
@@ -137,7 +157,7 @@ impl Engine {
 
     /// When [`Engine::dial`] could next do something.
     pub(super) fn next_dial_at(&self, now: Duration) -> Option<Duration> {
-        if self.completed {
+        if self.completed && !self.config.seeding {
             return None;
         }
         let busy = self.peers.len() + self.swarm.connecting();

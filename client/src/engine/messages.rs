@@ -50,8 +50,14 @@ impl Engine {
                 self.on_unchoke(now, key);
                 Ok(())
             }
-            // We do not upload yet: interest is noted by the peer, not acted on.
-            Message::Interested | Message::NotInterested => Ok(()),
+            Message::Interested => {
+                self.on_interested(now, key);
+                Ok(())
+            }
+            Message::NotInterested => {
+                self.on_not_interested(now, key);
+                Ok(())
+            }
             Message::Have(piece) => self.on_have(now, key, piece),
             Message::Bitfield(bytes) if first => self.on_bitfield(now, key, &bytes),
             Message::HaveAll if first && fast => {
@@ -65,14 +71,11 @@ impl Engine {
                 Err(Violation::LatePieceList(msg.name()))
             }
             Message::HaveAll | Message::HaveNone => Err(Violation::NotNegotiated(msg.name())),
-            Message::Request(block) => {
-                // Requests while we choke them are dropped (BEP 3) or rejected (BEP 6).
-                if fast {
-                    self.send(now, key, Message::Reject(block));
-                }
+            Message::Request(block) => self.on_request(now, key, block),
+            Message::Cancel(block) => {
+                self.on_cancel(now, key, block);
                 Ok(())
             }
-            Message::Cancel(_) => Ok(()),
             Message::Piece {
                 piece,
                 offset,

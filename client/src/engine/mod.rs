@@ -10,6 +10,7 @@
 //! (each wire message), `requests` (filling request queues), `verdicts` (writes, hashes,
 //! bans), `timers` (everything driven by time).
 
+mod choker;
 mod close;
 mod config;
 mod connections;
@@ -20,6 +21,7 @@ mod requests;
 pub mod smartban;
 mod swarm;
 mod timers;
+mod upload;
 mod verdicts;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -72,6 +74,13 @@ pub enum Action {
     Write {
         block: BlockRef,
         data: Bytes,
+    },
+    /// Read a block from storage for a peer; report [`Engine::block_read`] or
+    /// [`Engine::read_failed`]. The block is served when its data comes back; the shell
+    /// reports the payload bytes written with [`Engine::uploaded`].
+    Read {
+        key: PeerKey,
+        block: BlockRef,
     },
     /// Hash a piece from storage; report [`Engine::piece_checked`]. With `block_hashes`, also
     /// return the hash of each block (smart ban needs them for pieces that failed before).
@@ -138,6 +147,8 @@ pub struct Engine {
     actions: VecDeque<Action>,
     stats: Stats,
     completed: bool,
+    /// Whom we upload to, and when that is next reconsidered.
+    choker: choker::Choker,
     /// Blocks were released (a reject, a choke, a peer gone): top up every peer's queue at
     /// the next tick, at most once per [`requests::REFILL_GAP`], so a flood of cheap messages
     /// cannot make each one cost a pass over every peer and piece.
@@ -160,6 +171,7 @@ impl Engine {
             actions: VecDeque::new(),
             stats: Stats::default(),
             completed,
+            choker: choker::Choker::default(),
             refill_due: false,
             last_refill: Duration::ZERO,
         }

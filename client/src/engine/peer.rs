@@ -126,6 +126,46 @@ pub struct Peer {
     pub refused: BTreeMap<u32, Duration>,
     /// Pieces it sent a copy of that failed: not asked of it again while another peer has them.
     pub tainted: BTreeSet<u32>,
+    /// The upload side of the connection.
+    pub up: Upload,
+}
+
+/// What we do for a peer: choking, its requests, what we sent it.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// We refuse its requests (initially true, BEP 3).
+    pub choking: bool,
+    /// It wants something we have.
+    pub interested: bool,
+    /// Its requests we will serve, oldest first, at most `max_requests_in`.
+    pub queue: VecDeque<BlockRef>,
+    /// Blocks handed to storage for it whose data has not come back yet.
+    pub reading: Vec<BlockRef>,
+    /// Block bytes being read for it or queued to its socket and not yet written: the window
+    /// that keeps its stream busy without letting a slow reader make us hold much.
+    pub pending: u64,
+    /// Payload bytes written to it, for the seeding choker and the status line.
+    pub rate: Rate,
+    /// When it last lost an upload slot (`None`: never had one): the seeding choker's round
+    /// robin serves the peer that has waited longest first.
+    pub slot_lost_at: Option<Duration>,
+    /// It holds the optimistic unchoke.
+    pub optimistic: bool,
+}
+
+impl Default for Upload {
+    fn default() -> Self {
+        Upload {
+            choking: true,
+            interested: false,
+            queue: VecDeque::new(),
+            reading: Vec::new(),
+            pending: 0,
+            rate: Rate::default(),
+            slot_lost_at: None,
+            optimistic: false,
+        }
+    }
 }
 
 /// What the handshake told us about a new connection.
@@ -135,6 +175,8 @@ pub struct Handshaken {
     pub peer_id: PeerId,
     /// Both sides speak BEP 6.
     pub fast: bool,
+    /// The peer speaks BEP 10 (it gets our extended handshake, with our `reqq`).
+    pub extended: bool,
     /// We dialled it.
     pub outgoing: bool,
 }
@@ -167,6 +209,7 @@ impl Peer {
             delivered: false,
             refused: BTreeMap::new(),
             tainted: BTreeSet::new(),
+            up: Upload::default(),
         }
     }
 

@@ -22,6 +22,7 @@ pub(super) fn hs(addr: SocketAddr, id: u8, fast: bool) -> Handshaken {
         addr,
         peer_id: crate::PeerId([id; 20]),
         fast,
+        extended: false,
         outgoing: false,
     }
 }

@@ -30,6 +30,9 @@ impl Engine {
         }
         self.dial(now);
         self.refill_if_due(now);
+        if now >= self.choker.next_round && self.peers.values().any(|p| p.up.interested) {
+            self.rechoke(now);
+        }
     }
 
     fn tick_peer(&mut self, now: Duration, key: PeerKey) {
@@ -116,6 +119,9 @@ impl Engine {
         }
         if let Some(t) = self.next_refill_at() {
             consider(t);
+        }
+        if self.peers.values().any(|p| p.up.interested) {
+            consider(self.choker.next_round);
         }
         if self.any_idle_peer() {
             if let Some(t) = self.picker.next_endgame_at(now) {

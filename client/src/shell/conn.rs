@@ -34,10 +34,11 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// not taken a byte for this long is not one we want to serve).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Bytes queued for one peer and not yet written, past which the peer is dropped. Our own
-/// messages today are small (requests, haves, rejects); this bounds what a peer that floods
-/// us with requests and never reads can make us hold.
-pub const MAX_QUEUED: usize = 1024 * 1024;
+/// Bytes queued for one peer and not yet written, past which the peer is dropped: twice the
+/// engine's upload window (the most block data it queues for a peer), leaving room for the
+/// small messages (requests, haves, rejects) and bounding what a peer that floods us with
+/// requests and never reads can make us hold.
+pub const MAX_QUEUED: usize = 2 * 1024 * 1024;
 
 /// How much we read from a socket at a time: several blocks, so one read syscall serves many
 /// messages on a fast link.
@@ -59,6 +60,8 @@ pub struct Context {
     pub next_key: Arc<AtomicU64>,
     /// The torrent's download rate cap, if any.
     pub limit: Option<Arc<RateLimiter>>,
+    /// The torrent's upload rate cap, if any (block payload only).
+    pub up_limit: Option<Arc<RateLimiter>>,
 }
 
 impl Context {
@@ -168,6 +171,7 @@ pub async fn start<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         addr,
         peer_id: greeting.peer_id,
         fast: greeting.reserved.supports_fast(),
+        extended: greeting.reserved.supports_extended(),
         outgoing,
     };
     if ctx
@@ -182,13 +186,18 @@ pub async fn start<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let decoder = ctx.decoder;
     let events = ctx.events.clone();
     let limit = ctx.limit.clone();
+    let up = Uplink {
+        key,
+        events: ctx.events.clone(),
+        limit: ctx.up_limit.clone(),
+    };
     let (reader, writer) = tokio::io::split(stream);
     let task = async move {
         let closed = tokio::select! {
             biased;
             _ = killed => None,
             r = read_loop(reader, key, greeting.leftover, decoder, &events, limit.as_deref()) => r,
-            r = write_loop(writer, rx, &queued) => r,
+            r = write_loop(writer, rx, &queued, &up) => r,
         };
         if let Some(reason) = closed {
             debug!(%reason, "connection closed");
@@ -234,28 +243,57 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-/// Writes queued messages, coalescing whatever is queued into one write; `None` when the
-/// torrent dropped the link (it closed the connection itself).
+/// What the writer needs to report uploads.
+struct Uplink {
+    key: PeerKey,
+    events: mpsc::Sender<Event>,
+    /// The torrent's upload cap.
+    limit: Option<Arc<RateLimiter>>,
+}
+
+/// Writes queued messages, coalescing whatever is queued into one write, and reports the
+/// block payload written ([`Event::Uploaded`]); `None` when the torrent dropped the link (it
+/// closed the connection itself).
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut outbox: mpsc::UnboundedReceiver<Message>,
     queued: &AtomicUsize,
+    up: &Uplink,
 ) -> Option<Reason> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         let first = outbox.recv().await?;
-        first.encode(&mut buf);
+        let mut payload = encode(&first, &mut buf);
         while buf.len() < 256 * 1024 {
             match outbox.try_recv() {
-                Ok(msg) => msg.encode(&mut buf),
+                Ok(msg) => payload += encode(&msg, &mut buf),
                 Err(_) => break,
             }
+        }
+        if let (Some(limit), true) = (&up.limit, payload > 0) {
+            limit.consume(payload as usize).await;
         }
         if let Err(reason) = write_all(&mut writer, &buf).await {
             return Some(reason);
         }
         queued.fetch_sub(buf.len(), Ordering::Relaxed);
         buf.clear();
+        if payload > 0 {
+            let done = Event::Uploaded {
+                key: up.key,
+                bytes: payload,
+            };
+            up.events.send(done).await.ok()?;
+        }
+    }
+}
+
+/// Appends `msg` to `buf`; the block payload it carries.
+fn encode(msg: &Message, buf: &mut BytesMut) -> u64 {
+    msg.encode(buf);
+    match msg {
+        Message::Piece { data, .. } => data.len() as u64,
+        _ => 0,
     }
 }
 

@@ -28,6 +28,7 @@ async fn connected() -> (Link, mpsc::Receiver<Event>, DuplexStream) {
         events,
         next_key: Arc::new(AtomicU64::new(1)),
         limit: None,
+        up_limit: None,
     };
     let greeting = Greeting {
         peer_id: PeerId([3; 20]),

@@ -1,14 +1,16 @@
-//! Disk jobs of a running torrent: block writes and piece verification, on a blocking pool in
-//! real runs or inline (single-threaded, deterministic) in simulations.
+//! Disk jobs of a running torrent: block writes, piece verification and block reads for peers,
+//! on disk threads in real runs or inline (single-threaded, deterministic) in simulations.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::engine::Checked;
+use crate::engine::{Checked, PeerKey};
 use crate::geometry::{BlockRef, Geometry};
 use crate::storage::{block_hashes, hash_piece_streaming, Storage, StorageError};
+
+use super::read_cache::ReadCache;
 
 /// Where disk work runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,12 +29,19 @@ pub enum DiskDone {
         result: Result<(), StorageError>,
     },
     Checked(Result<Checked, (u32, StorageError)>),
+    /// A block read for a peer.
+    Read {
+        key: PeerKey,
+        block: BlockRef,
+        result: Result<Bytes, StorageError>,
+    },
 }
 
 /// One unit of disk work.
 enum Job {
     Write { block: BlockRef, data: Bytes },
     Verify { piece: u32, want_block_hashes: bool },
+    Read { key: PeerKey, block: BlockRef },
 }
 
 /// Runs disk jobs for one torrent and reports each with a [`DiskDone`].
@@ -46,6 +55,8 @@ pub struct Disk {
     geometry: Geometry,
     hashes: Arc<Vec<[u8; 20]>>,
     done: mpsc::UnboundedSender<DiskDone>,
+    /// Chunks recently read for peers, shared by the threads.
+    cache: Arc<ReadCache>,
     mode: DiskMode,
     /// `None` in inline mode.
     writer: Option<std::sync::mpsc::Sender<Job>>,
@@ -65,6 +76,7 @@ impl Disk {
             geometry,
             hashes,
             done,
+            cache: Arc::new(ReadCache::default()),
             mode,
             writer: None,
             hashers: None,
@@ -87,6 +99,7 @@ impl Disk {
                 geometry: self.geometry.clone(),
                 hashes: Arc::clone(&self.hashes),
                 done: self.done.clone(),
+                cache: Arc::clone(&self.cache),
                 buf: Vec::new(),
             };
             let rx = Arc::clone(&rx);
@@ -123,6 +136,12 @@ impl Disk {
         self.submit(&self.writer, Job::Write { block, data });
     }
 
+    /// Reads a block for a peer (through the read cache); on the hashing threads, which are
+    /// idle while seeding.
+    pub fn read(&self, key: PeerKey, block: BlockRef) {
+        self.submit(&self.hashers, Job::Read { key, block });
+    }
+
     /// Hashes a piece from storage and compares it with the torrent's hash.
     pub fn verify(&self, piece: u32, want_block_hashes: bool) {
         let job = Job::Verify {
@@ -146,6 +165,7 @@ impl Disk {
             geometry: self.geometry.clone(),
             hashes: Arc::clone(&self.hashes),
             done: self.done.clone(),
+            cache: Arc::clone(&self.cache),
             buf: Vec::new(),
         };
         worker.perform(job);
@@ -169,6 +189,7 @@ struct Worker {
     geometry: Geometry,
     hashes: Arc<Vec<[u8; 20]>>,
     done: mpsc::UnboundedSender<DiskDone>,
+    cache: Arc<ReadCache>,
     /// The hashing buffer, reused from piece to piece; at most `storage::HASH_CHUNK` bytes.
     buf: Vec<u8>,
 }
@@ -208,6 +229,11 @@ impl Worker {
                 )
                 .map_err(|e| (piece, e)),
             ),
+            Job::Read { key, block } => DiskDone::Read {
+                key,
+                block,
+                result: self.cache.read(&*self.storage, &self.geometry, block),
+            },
         };
         let _ = self.done.send(done);
     }

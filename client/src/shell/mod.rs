@@ -16,6 +16,7 @@ pub mod disk;
 pub mod limit;
 mod listen;
 pub mod observe;
+mod read_cache;
 mod torrent;
 
 use std::net::SocketAddr;
@@ -46,6 +47,11 @@ pub enum Event {
         key: PeerKey,
         msg: Message,
     },
+    /// `bytes` of block payload were written to the peer's socket.
+    Uploaded {
+        key: PeerKey,
+        bytes: u64,
+    },
     /// The connection ended by itself (not by the torrent dropping its link).
     Closed {
         key: PeerKey,
@@ -70,6 +76,11 @@ pub struct Options {
     pub resume_interval: Duration,
     /// Cap on the download rate in bytes per second (`--max-down`).
     pub max_down: Option<u64>,
+    /// Cap on the upload rate in bytes per second (`--max-up`).
+    pub max_up: Option<u64>,
+    /// What to do once every piece is verified: `None` stops there (a plain download);
+    /// `Some` keeps seeding until its conditions say stop, or until interrupted.
+    pub seed_until: Option<SeedUntil>,
     /// Who watches the run (the simulator's trace); off in real runs.
     pub watch: observe::Watch,
 }
@@ -86,9 +97,20 @@ impl Options {
             peers: Vec::new(),
             resume_interval: Duration::from_secs(30),
             max_down: None,
+            max_up: None,
+            seed_until: None,
             watch: observe::Watch::default(),
         }
     }
+}
+
+/// When a seeding torrent stops by itself; with neither set, it seeds until interrupted.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SeedUntil {
+    /// Stop once uploaded / total size reaches this (`--seed-ratio`).
+    pub ratio: Option<f64>,
+    /// Stop after seeding this long (`--seed-time`).
+    pub time: Option<Duration>,
 }
 
 /// Live state for a progress display.

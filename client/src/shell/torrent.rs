@@ -123,6 +123,10 @@ struct Torrent<'a, N: Net> {
     /// Bytes we had at start, and whether that was everything.
     had: u64,
     started_complete: bool,
+    /// When every piece was first verified and written (`completed` announced then).
+    seeding_since: Option<Duration>,
+    /// When to stop seeding; `None`: stop at completion.
+    seed_until: Option<super::SeedUntil>,
     resume_interval: Duration,
     pending_writes: u64,
     /// A storage error that stops the torrent.
@@ -131,6 +135,8 @@ struct Torrent<'a, N: Net> {
     next_resume: Instant,
     rate: Rate,
     last_downloaded: u64,
+    up_rate: Rate,
+    last_uploaded: u64,
 }
 
 impl<'a, N: Net> Torrent<'a, N> {
@@ -156,7 +162,11 @@ impl<'a, N: Net> Torrent<'a, N> {
             "existing data checked"
         );
         let started_complete = have.is_full();
-        let mut engine = Engine::new(opts.engine.clone(), geometry.clone(), have, rng.gen());
+        let config = crate::engine::Config {
+            seeding: opts.seed_until.is_some(),
+            ..opts.engine.clone()
+        };
+        let mut engine = Engine::new(config, geometry.clone(), have, rng.gen());
 
         let (events_tx, events) = mpsc::channel::<Event>(EVENT_QUEUE);
         let ctx = conn::Context {
@@ -166,6 +176,7 @@ impl<'a, N: Net> Torrent<'a, N> {
             events: events_tx,
             next_key: Arc::new(AtomicU64::new(1)),
             limit: opts.max_down.map(|rate| Arc::new(RateLimiter::new(rate))),
+            up_limit: opts.max_up.map(|rate| Arc::new(RateLimiter::new(rate))),
         };
         let listener = listen_on(&net, opts.listen).await?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -195,6 +206,8 @@ impl<'a, N: Net> Torrent<'a, N> {
             last_tick: None,
             had,
             started_complete,
+            seeding_since: None,
+            seed_until: opts.seed_until,
             resume_interval: opts.resume_interval,
             pending_writes: 0,
             fatal: None,
@@ -202,6 +215,8 @@ impl<'a, N: Net> Torrent<'a, N> {
             next_resume: Instant::now() + opts.resume_interval,
             rate: Rate::default(),
             last_downloaded: 0,
+            up_rate: Rate::default(),
+            last_uploaded: 0,
         })
     }
 
@@ -218,7 +233,7 @@ impl<'a, N: Net> Torrent<'a, N> {
             while let Some(action) = self.engine.poll_action() {
                 self.perform(action);
             }
-            if self.engine.is_complete() && self.pending_writes == 0 {
+            if self.engine.is_complete() && self.pending_writes == 0 && self.seeding_done().await {
                 return true;
             }
             if let Some(e) = self.fatal.take() {
@@ -233,6 +248,33 @@ impl<'a, N: Net> Torrent<'a, N> {
             self.handle(input);
             self.report().await;
         }
+    }
+
+    /// Every piece is verified and written: whether to stop now. The first time, trackers
+    /// hear `completed` (and the resume file records it); a seeding torrent then goes on until
+    /// its ratio or time is reached.
+    async fn seeding_done(&mut self) -> bool {
+        let now = self.now();
+        let since = match self.seeding_since {
+            Some(since) => since,
+            None => {
+                self.seeding_since = Some(now);
+                if !self.started_complete {
+                    let _ = self.announce.commands.send(Command::Completed);
+                }
+                if self.seed_until.is_some() {
+                    self.save_resume().await;
+                }
+                now
+            }
+        };
+        let Some(until) = self.seed_until else {
+            return true;
+        };
+        let total = self.meta.info.geometry().total_length().max(1);
+        let ratio = self.engine.stats().uploaded as f64 / total as f64;
+        until.ratio.is_some_and(|r| ratio >= r)
+            || until.time.is_some_and(|t| now.saturating_sub(since) >= t)
     }
 
     /// Waits for the next input. A deadline that has passed comes first, so a peer flooding
@@ -288,6 +330,7 @@ impl<'a, N: Net> Torrent<'a, N> {
                 piece,
                 block_hashes,
             } => self.disk.verify(piece, block_hashes),
+            Action::Read { key, block } => self.disk.read(key, block),
             Action::Notice(n) => super::log_notice(&n, self.engine.left()),
         }
     }
@@ -330,6 +373,13 @@ impl<'a, N: Net> Torrent<'a, N> {
                 }
             }
             DiskDone::Checked(Ok(checked)) => self.engine.piece_checked(now, checked),
+            DiskDone::Read { key, block, result } => match result {
+                Ok(data) => self.engine.block_read(now, key, block, data),
+                Err(e) => {
+                    warn!(piece = block.piece, error = %e, "reading a block for a peer failed");
+                    self.engine.read_failed(now, key, block);
+                }
+            },
             DiskDone::Checked(Err((piece, e))) => {
                 warn!(piece, error = %e, "reading a piece back failed");
                 let checked = Checked {
@@ -371,6 +421,7 @@ impl<'a, N: Net> Torrent<'a, N> {
                 }
                 self.engine.message(now, key, msg);
             }
+            Event::Uploaded { key, bytes } => self.engine.uploaded(now, key, bytes),
             Event::Closed { key, reason } => {
                 debug!(?key, %reason, "peer closed");
                 // A close racing our own disconnect is already handled.
@@ -408,6 +459,8 @@ impl<'a, N: Net> Torrent<'a, N> {
             let t = self.now();
             self.rate.add(t, stats.downloaded - self.last_downloaded);
             self.last_downloaded = stats.downloaded;
+            self.up_rate.add(t, stats.uploaded - self.last_uploaded);
+            self.last_uploaded = stats.uploaded;
             let _ = self.announce.counters.send(Counters {
                 uploaded: stats.uploaded,
                 downloaded: stats.downloaded,
@@ -419,7 +472,7 @@ impl<'a, N: Net> Torrent<'a, N> {
                 downloaded: stats.downloaded,
                 uploaded: stats.uploaded,
                 download_rate: self.rate.per_second(t),
-                upload_rate: 0,
+                upload_rate: self.up_rate.per_second(t),
                 peers: self.engine.peer_count(),
                 checking: false,
             });
@@ -470,7 +523,7 @@ impl<'a, N: Net> Torrent<'a, N> {
             downloaded: stats.downloaded,
             left: self.engine.left(),
         });
-        if complete && !self.started_complete {
+        if complete && !self.started_complete && self.seeding_since.is_none() {
             let _ = self.announce.commands.send(Command::Completed);
         }
         let _ = self.announce.commands.send(Command::Stop);
