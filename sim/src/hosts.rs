@@ -37,24 +37,40 @@ pub fn tracker(sim: &mut turmoil::Sim<'_>, sc: &Scenario, trace: &Recorder) {
     });
 }
 
-/// A bitswarm client: downloads until complete, then returns. A restarted host starts over with
+/// One bitswarm client host of a scenario.
+pub struct Leecher {
+    pub name: String,
+    /// When it starts, from the start of the simulation.
+    pub join: Duration,
+    pub opts: Options,
+    pub meta: Arc<Metainfo>,
+    pub trace: Recorder,
+    pub shared: Arc<Mutex<Shared>>,
+    /// Turns true when every leecher is complete: seeding leechers stop then.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// A bitswarm client: downloads until complete, then returns; with `opts.seed_until` set it
+/// goes on seeding until `stop` says every leecher is done. A restarted host starts over with
 /// the same folder, so it resumes from what is on disk.
-pub fn leecher(
-    sim: &mut turmoil::Sim<'_>,
-    name: &str,
-    join: Duration,
-    opts: Options,
-    meta: Arc<Metainfo>,
-    trace: Recorder,
-    shared: Arc<Mutex<Shared>>,
-) {
-    let host = name.to_string();
+pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
+    let Leecher {
+        name,
+        join,
+        opts,
+        meta,
+        trace,
+        shared,
+        stop,
+    } = l;
+    let host = name.clone();
     sim.host(name, move || {
         let mut opts = opts.clone();
         let meta = Arc::clone(&meta);
         let trace = trace.clone();
         let shared = Arc::clone(&shared);
         let host = host.clone();
+        let mut stop = stop.clone();
         async move {
             if !join.is_zero() {
                 tokio::time::sleep(join).await;
@@ -66,13 +82,19 @@ pub fn leecher(
             }
             opts.watch = Watch(Some(observer));
             let (tx, _rx) = watch::channel(Progress::default());
-            let summary =
-                shell::download(TurmoilNet, &meta, opts, std::future::pending(), tx).await?;
+            let shutdown = async move {
+                let _ = stop.wait_for(|done| *done).await;
+            };
+            let summary = shell::download(TurmoilNet, &meta, opts, shutdown, tx).await?;
             trace.record(
                 &host,
                 format_args!(
-                    "finished complete={} downloaded={} wasted={} banned={}",
-                    summary.complete, summary.downloaded, summary.wasted, summary.banned
+                    "finished complete={} downloaded={} uploaded={} wasted={} banned={}",
+                    summary.complete,
+                    summary.downloaded,
+                    summary.uploaded,
+                    summary.wasted,
+                    summary.banned
                 ),
             );
             if let Ok(mut s) = shared.lock() {

@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context as _};
-use bitswarm_client::shell::{DiskMode, Options, Summary};
+use bitswarm_client::geometry::BLOCK_LEN;
+use bitswarm_client::shell::{DiskMode, Options, SeedUntil, Summary};
 use seeder::{Content, EventKind, Layout, SeederEvent, Spec};
 use sha2::{Digest, Sha256};
 
 use crate::net::TurmoilNet;
-use crate::scenario::{Scenario, TrackerKind};
+use crate::scenario::{LeecherSpec, Scenario, TrackerKind};
 use crate::trace::Recorder;
 use crate::watch::ClientWatch;
 
@@ -49,6 +50,8 @@ pub struct Shared {
     pub summaries: BTreeMap<String, Summary>,
     /// Every client observer started (a restarted leecher gets a new one).
     pub watches: Vec<(String, Arc<ClientWatch>)>,
+    /// Block payload each seeder group served, in bytes.
+    pub seeder_uploads: BTreeMap<String, u64>,
 }
 
 /// Runs `sc` with `seed` (the scenario's own seed unless overridden).
@@ -68,6 +71,8 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let expected_digests = content.file_sha256s();
     let trace = Recorder::default();
     let shared = Arc::new(Mutex::new(Shared::default()));
+    // Tells seeding leechers to stop once every leecher is complete.
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let dirs = tempfile::tempdir().context("temporary directory")?;
 
     let tick = Duration::from_millis(sc.network.tick_ms.max(1));
@@ -98,14 +103,26 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         let group_seed = seed ^ (0x5eed_0000 + i as u64);
         let trace = trace.clone();
         let name = host.clone();
+        let group_name = group.name.clone();
+        let shared_up = Arc::clone(&shared);
         sim.host(host.as_str(), move || {
             let content = Arc::clone(&content);
             let trackers = trackers.clone();
             let spec = spec.clone();
             let trace = trace.clone();
             let name = name.clone();
+            let group_name = group_name.clone();
+            let shared_up = Arc::clone(&shared_up);
+            let geometry = content.geometry().clone();
             async move {
                 let events: seeder::Events = Arc::new(move |e: SeederEvent| {
+                    if let EventKind::Served { piece, offset, .. } = e.kind {
+                        let len = geometry.block(piece, offset / BLOCK_LEN).len;
+                        if let Ok(mut s) = shared_up.lock() {
+                            *s.seeder_uploads.entry(group_name.clone()).or_insert(0) +=
+                                u64::from(len);
+                        }
+                    }
                     if let Some(line) = seeder_line(&e) {
                         trace.record(&name, line);
                     }
@@ -167,15 +184,23 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         if let Some(s) = l.squat_grace_s {
             opts.engine.squat_grace = Duration::from_secs_f64(s);
         }
-        crate::hosts::leecher(
-            &mut sim,
-            &l.name,
-            Duration::from_secs_f64(l.join_s),
+        if let Some(n) = l.upload_slots {
+            opts.engine.upload_slots = n;
+        }
+        opts.max_up = l.max_up;
+        if l.seed {
+            opts.seed_until = Some(SeedUntil::default());
+        }
+        let host = crate::hosts::Leecher {
+            name: l.name.clone(),
+            join: Duration::from_secs_f64(l.join_s),
             opts,
-            Arc::clone(&meta),
-            trace.clone(),
-            Arc::clone(&shared),
-        );
+            meta: Arc::clone(&meta),
+            trace: trace.clone(),
+            shared: Arc::clone(&shared),
+            stop: stop_rx.clone(),
+        };
+        crate::hosts::leecher(&mut sim, host);
     }
     if sc.tracker.kind == TrackerKind::Udp && sc.tracker.udp_loss > 0.0 {
         for l in &sc.leechers {
@@ -200,9 +225,18 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         }
         let done = {
             let s = shared.lock().map_err(|_| anyhow!("poisoned"))?;
-            sc.leechers
-                .iter()
-                .all(|l| s.summaries.get(&l.name).is_some_and(|sum| sum.complete))
+            let finished = |l: &LeecherSpec| s.summaries.get(&l.name).is_some_and(|m| m.complete);
+            // Seeding leechers are told to stop once every leecher has every piece.
+            let seeding_done = sc.leechers.iter().all(|l| {
+                finished(l)
+                    || s.watches
+                        .iter()
+                        .any(|(h, w)| h == &l.name && w.is_complete())
+            });
+            if seeding_done && !*stop.borrow() {
+                let _ = stop.send(true);
+            }
+            sc.leechers.iter().all(finished)
         };
         if done && next_fault >= faults.len() {
             break;
@@ -303,6 +337,7 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             ));
         }
     }
+    failures.extend(judge_trading(sc, &s, meta.info.total_length()));
     if let Some(max) = sc.expect.max_dials {
         for (host, w) in &s.watches {
             if w.dials() > max {
@@ -356,6 +391,39 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         sim_time,
         summaries: s.summaries.clone(),
     })
+}
+
+/// The expectations on who uploaded what, and on rate caps: seeders uploaded at most so many
+/// torrents' worth, named leechers uploaded something, nobody finished too early.
+fn judge_trading(sc: &Scenario, s: &Shared, total: u64) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (group, most) in &sc.expect.seeders_upload_at_most {
+        let up = s.seeder_uploads.get(group).copied().unwrap_or(0);
+        let times = up as f64 / total.max(1) as f64;
+        if times > *most {
+            failures.push(format!(
+                "seeders {group} uploaded {up} bytes ({times:.2}x the torrent), at most {most}x"
+            ));
+        }
+    }
+    for name in &sc.expect.uploaded {
+        if s.summaries.get(name).is_none_or(|m| m.uploaded == 0) {
+            failures.push(format!("{name} uploaded nothing"));
+        }
+    }
+    if let Some(min) = sc.expect.not_before_s {
+        for name in &sc.expect.complete {
+            if let Some(m) = s.summaries.get(name) {
+                if m.elapsed.as_secs_f64() < min {
+                    failures.push(format!(
+                        "{name} finished after {:.2}s, not before {min}s expected",
+                        m.elapsed.as_secs_f64()
+                    ));
+                }
+            }
+        }
+    }
+    failures
 }
 
 fn seeder_line(e: &SeederEvent) -> Option<String> {

@@ -191,6 +191,15 @@ pub struct LeecherSpec {
     /// The engine's squatting grace in seconds (default: the engine's).
     #[serde(default)]
     pub squat_grace_s: Option<f64>,
+    /// Keep seeding after completion, until every leecher of the scenario is complete.
+    #[serde(default)]
+    pub seed: bool,
+    /// Upload rate cap, bytes per second.
+    #[serde(default)]
+    pub max_up: Option<u64>,
+    /// Regular upload slots of the choker (default: the engine's).
+    #[serde(default)]
+    pub upload_slots: Option<usize>,
 }
 
 /// A network fault or host crash at a simulated time.
@@ -232,6 +241,18 @@ pub struct Expect {
     /// hammer peers that misbehave or refuse it.
     #[serde(default)]
     pub max_dials: Option<u64>,
+    /// Per seeder group, the most its members may upload in all, in multiples of the torrent
+    /// size: proves leechers trade among themselves instead of each fetching everything from
+    /// the seeders.
+    #[serde(default)]
+    pub seeders_upload_at_most: std::collections::BTreeMap<String, f64>,
+    /// Leechers that must have uploaded at least one byte (they served others).
+    #[serde(default)]
+    pub uploaded: Vec<String>,
+    /// Simulated seconds before which no leecher in `complete` may finish: with rate caps,
+    /// proves the cap held (a leecher's time is counted from its start).
+    #[serde(default)]
+    pub not_before_s: Option<f64>,
     /// Upper bound on bytes a leecher discarded (failed hashes, duplicates, unrequested).
     #[serde(default)]
     pub max_wasted: Option<u64>,
@@ -265,7 +286,7 @@ impl Scenario {
         if self.leechers.is_empty() {
             bail!("no leechers");
         }
-        for name in &self.expect.complete {
+        for name in self.expect.complete.iter().chain(&self.expect.uploaded) {
             if !self.leechers.iter().any(|l| &l.name == name) {
                 bail!("expect.complete names unknown leecher {name:?}");
             }
@@ -277,6 +298,7 @@ impl Scenario {
             .chain(&self.expect.not_banned)
             .chain(&self.expect.refused)
             .chain(&self.expect.dropped)
+            .chain(self.expect.seeders_upload_at_most.keys())
         {
             if !self.seeders.iter().any(|g| &g.name == name) {
                 bail!("expectation names unknown seeder group {name:?}");

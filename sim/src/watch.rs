@@ -91,6 +91,11 @@ impl ClientWatch {
             .unwrap_or_default()
     }
 
+    /// Whether the client has verified every piece.
+    pub fn is_complete(&self) -> bool {
+        self.state.lock().map(|s| s.complete).unwrap_or(false)
+    }
+
     /// Peers the client closed for misbehaviour of any kind.
     pub fn dropped(&self) -> BTreeSet<SocketAddr> {
         self.state
