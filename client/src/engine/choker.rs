@@ -63,7 +63,7 @@ impl Engine {
             }
             if regular.contains(&key) || opt {
                 self.unchoke_peer(now, key);
-                self.pump_uploads(key);
+                self.pump_uploads(now, key);
             } else {
                 self.choke_peer(now, key);
             }

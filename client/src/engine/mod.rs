@@ -14,6 +14,7 @@ mod choker;
 mod close;
 mod config;
 mod connections;
+mod endgame;
 mod messages;
 mod peer;
 pub mod picker;

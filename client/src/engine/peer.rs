@@ -243,6 +243,22 @@ impl Peer {
         }
     }
 
+    /// Whether we may send a request for a block of `piece` now.
+    pub fn may_request(&self, piece: u32) -> bool {
+        !self.choking_us || self.allowed_fast.contains(&piece)
+    }
+
+    /// Whether it could take an endgame race: it serves us (interested, unchoked), has
+    /// nothing in flight, and is neither snubbed (it would sit on it) nor on parole (its
+    /// pieces must stay its own).
+    pub fn is_idle(&self) -> bool {
+        self.interested
+            && !self.choking_us
+            && self.in_flight.is_empty()
+            && !self.snubbed
+            && !self.parole
+    }
+
     /// Whether the peer is a seed (has every piece).
     pub fn is_seed(&self) -> bool {
         self.pieces.is_full()

@@ -28,11 +28,6 @@ mod parole;
 /// fast without doubling the whole tail's traffic.
 pub const ENDGAME_OWNERS: usize = 2;
 
-/// How long a request must have waited before endgame duplicates it: several round trips on
-/// any usable link. Younger requests are on their way, and racing them only doubles traffic
-/// (a swarm of fast peers finishes a whole small torrent in less).
-pub const ENDGAME_MIN_AGE: Duration = Duration::from_millis(500);
-
 /// Extra (duplicate) requests outstanding over the whole torrent in endgame. Each one that
 /// loses its race is up to one wasted block, so this bounds the endgame's waste per round
 /// trip however many fast peers go idle at once (the fault that made 48 fast seeders send
@@ -104,8 +99,6 @@ pub struct Ask<'a> {
     /// On parole, but nobody healthy is left to finish shared pieces: it may (so the
     /// download cannot stall with only suspects connected).
     pub may_share: bool,
-    /// Endgame duplicates it may take (zero for a busy, snubbed or paroled peer).
-    pub duplicates: usize,
     /// Blocks wanted at most.
     pub max: usize,
     pub now: Duration,
@@ -205,8 +198,7 @@ impl Picker {
 
     /// Picks up to `ask.max` blocks for `ask.peer`: open blocks of started pieces (most
     /// complete first), then new pieces (a random one while we have nothing, then rarest
-    /// first), then, in endgame, up to `ask.duplicates` blocks others hold, longest-waiting
-    /// first. A peer on parole gets blocks only of its own exclusive piece, one at a time
+    /// first). Endgame duplicates are the engine's (see [`Picker::duplicate`]). A peer on parole gets blocks only of its own exclusive piece, one at a time
     /// (see [`Picker::pick_on_parole`]).
     pub fn pick(&mut self, ask: &Ask<'_>, rng: &mut ChaCha8Rng) -> Vec<BlockRef> {
         let mut out = Vec::new();
@@ -229,13 +221,6 @@ impl Picker {
                 break;
             };
             self.take_open(piece, ask, &mut out);
-        }
-        if ask.duplicates > 0 && out.len() < ask.max && self.in_endgame() {
-            let room = ask
-                .duplicates
-                .min(ask.max - out.len())
-                .min(MAX_DUPLICATES.saturating_sub(self.duplicates));
-            self.pick_endgame(ask, &allowed, room, &mut out);
         }
         out
     }

@@ -33,7 +33,6 @@ fn pick_at(
         avoid: &clean,
         parole: false,
         may_share: false,
-        duplicates: usize::MAX,
         max,
         now,
     };
@@ -102,34 +101,31 @@ fn short_last_block_and_hash_failure_requeue() {
 }
 
 #[test]
-fn endgame_starts_only_when_nothing_is_open() {
+fn endgame_starts_only_when_nothing_is_open_and_duplicates_are_bounded() {
     let mut p = picker(1);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let all = Bitfield::full(1);
     let first = pick(&mut p, 1, &all, 3, &mut rng);
     assert_eq!(first.len(), 3);
     assert!(!p.in_endgame());
-    let young = pick(&mut p, 2, &all, 10, &mut rng);
+    assert!(!p.can_duplicate(first[0], PeerKey(2)), "not before endgame");
+    let last = pick(&mut p, 2, &all, 10, &mut rng);
+    assert_eq!(last.len(), 1, "only the open block; duplicates are the engine's call");
     assert!(p.in_endgame());
-    assert_eq!(
-        young.len(),
-        1,
-        "only the open block: the others were just requested"
-    );
-    p.release(PeerKey(2), young[0]);
-    let later = ENDGAME_MIN_AGE;
-    let rest = pick_at(&mut p, 2, &all, 10, &mut rng, later);
-    // Peer 2 gets the last open block and then duplicates of peer 1's three.
-    assert_eq!(rest.len(), 4, "{rest:?}");
     // Nobody gets a block twice, and at most ENDGAME_OWNERS peers share one.
-    let third = pick_at(&mut p, 3, &all, 10, &mut rng, later * 2);
+    assert!(p.duplicate(first[0], PeerKey(2)));
+    assert!(!p.duplicate(first[0], PeerKey(2)));
+    assert!(!p.duplicate(first[0], PeerKey(3)), "two owners already");
+    assert!(p.duplicate(last[0], PeerKey(3)));
+    // The winner's copy cancels the loser; a released duplicate frees its slot.
     assert_eq!(
-        third.len(),
-        1,
-        "only the block peer 2 alone holds: {third:?}"
+        p.receive(PeerKey(2), from(), first[0]),
+        Accept::Fresh {
+            cancel: vec![PeerKey(1)]
+        }
     );
-    let again = pick_at(&mut p, 2, &all, 10, &mut rng, later * 2);
-    assert!(again.is_empty());
+    p.release(PeerKey(3), last[0]);
+    assert_eq!(p.duplicates, 0);
 }
 
 #[test]

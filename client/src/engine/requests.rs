@@ -15,10 +15,6 @@ use super::{Engine, InFlight, Peer, PeerKey};
 /// with such messages costs at most one pass per gap.
 pub const REFILL_GAP: Duration = Duration::from_millis(10);
 
-/// Endgame duplicates one idle peer may hold at a time: one keeps every fast peer racing the
-/// slow tail without doubling it (libtorrent gives an idle peer one busy block too).
-pub const DUPLICATES_PER_PEER: usize = 1;
-
 impl Engine {
     /// Sends interested / not interested when that changed.
     pub(super) fn update_interest(&mut self, now: Duration, key: PeerKey) {
@@ -71,9 +67,7 @@ impl Engine {
             return;
         }
         let avoid = self.avoid_for(key, peer);
-        // Endgame duplicates only for a peer with nothing else to do that is neither snubbed
-        // (it would sit on them) nor on parole (its pieces must stay its own).
-        let idle = peer.in_flight.is_empty() && !peer.snubbed && !peer.parole;
+        let idle = peer.is_idle();
         let ask = Ask {
             peer: key,
             has: &peer.pieces,
@@ -82,11 +76,13 @@ impl Engine {
             avoid: &avoid,
             parole: peer.parole,
             may_share: peer.parole && !self.healthy_peer_wants_pieces(),
-            duplicates: if idle { DUPLICATES_PER_PEER } else { 0 },
             max: want - peer.in_flight.len(),
             now,
         };
-        let blocks = self.picker.pick(&ask, &mut self.rng);
+        let mut blocks = self.picker.pick(&ask, &mut self.rng);
+        if blocks.is_empty() && idle && self.picker.in_endgame() {
+            blocks = self.pick_duplicates(now, key);
+        }
         if blocks.is_empty() {
             return;
         }
@@ -110,7 +106,7 @@ impl Engine {
 
     /// Pieces `peer` sent a bad copy of that another connected peer, with a clean record for
     /// them, could send instead (usually none: the sets are small and short-lived).
-    fn avoid_for(&self, key: PeerKey, peer: &Peer) -> BTreeSet<u32> {
+    pub(super) fn avoid_for(&self, key: PeerKey, peer: &Peer) -> BTreeSet<u32> {
         peer.tainted
             .iter()
             .copied()
@@ -120,14 +116,6 @@ impl Engine {
                     .any(|(k, o)| *k != key && o.pieces.get(*p) && !o.tainted.contains(p))
             })
             .collect()
-    }
-
-    /// Whether a peer could take an endgame duplicate: unchoked, interested, nothing in
-    /// flight, neither snubbed nor on parole.
-    pub(super) fn any_idle_peer(&self) -> bool {
-        self.peers.values().any(|p| {
-            p.interested && !p.choking_us && p.in_flight.is_empty() && !p.snubbed && !p.parole
-        })
     }
 
     /// Whether a peer that is neither on parole nor snubbed could fetch pieces.

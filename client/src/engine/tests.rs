@@ -198,18 +198,20 @@ fn endgame_duplicates_the_longest_waiting_block_then_cancels() {
     let more = requests(&drain(&mut e), PeerKey(1));
     assert_eq!(one.len() + more.len(), 2);
     assert!(e.picker.in_endgame());
-    let dup = connect(&mut e, 2, &[0], t(2));
+    // Peer 1 has sent nothing: its requests are late once the snub timeout has passed.
+    let late = t(1) + e.config.snub_timeout;
+    let dup = connect(&mut e, 2, &[0], late);
     assert_eq!(
         dup, one,
         "one duplicate per idle peer, the longest-waiting block first"
     );
-    let acts = deliver(&mut e, 2, dup[0], t(3));
+    let acts = deliver(&mut e, 2, dup[0], late);
     assert!(
         acts.contains(&Action::Send(PeerKey(1), Message::Cancel(dup[0]))),
         "{acts:?}"
     );
     // The late copy from peer 1 answers a request we gave up on: waste, but not its fault.
-    e.message(t(3), PeerKey(1), block_data(dup[0], 0));
+    e.message(late, PeerKey(1), block_data(dup[0], 0));
     assert!(!drain(&mut e)
         .iter()
         .any(|a| matches!(a, Action::Write { .. })));

@@ -25,7 +25,7 @@ impl Engine {
         if full && waiting && !self.completed {
             self.evict_squatter(now, true);
         }
-        if self.picker.endgame_due(now) && self.any_idle_peer() {
+        if self.endgame_due(now) {
             self.refill_due = true;
         }
         self.dial(now);
@@ -123,10 +123,8 @@ impl Engine {
         if self.peers.values().any(|p| p.up.interested) {
             consider(self.choker.next_round);
         }
-        if self.any_idle_peer() {
-            if let Some(t) = self.picker.next_endgame_at(now) {
-                consider(t);
-            }
+        if let Some(t) = self.next_endgame_at(now) {
+            consider(t);
         }
         match self.next_dial_at(now) {
             Some(t) => consider(t),

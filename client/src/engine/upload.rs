@@ -15,6 +15,13 @@ use crate::wire::Message;
 
 use super::{Action, Engine, PeerKey, Violation};
 
+/// How much time's worth of a peer's measured upload rate we keep read or queued for it.
+pub const UPLOAD_WINDOW_TIME: Duration = Duration::from_secs(1);
+
+/// The smallest upload window: four blocks, so a new or slow peer's stream never runs dry
+/// for want of a read.
+pub const MIN_UPLOAD_WINDOW: u64 = 4 * BLOCK_LEN as u64;
+
 impl Engine {
     /// A request from `key`: checked, then queued, refused (BEP 6 reject) or dropped.
     pub(super) fn on_request(
@@ -46,7 +53,7 @@ impl Engine {
             return Err(Violation::RequestFlood { queued: max });
         }
         peer.up.queue.push_back(block);
-        self.pump_uploads(key);
+        self.pump_uploads(now, key);
         Ok(())
     }
 
@@ -71,12 +78,23 @@ impl Engine {
         if (queued || reading) && peer.fast {
             self.send(now, key, Message::Reject(block));
         }
-        self.pump_uploads(key);
+        self.pump_uploads(now, key);
     }
 
-    /// Hands the peer's next requests to storage while its window has room.
-    pub(super) fn pump_uploads(&mut self, key: PeerKey) {
-        let window = self.config.upload_window;
+    /// Hands the peer's next requests to storage while its window has room. The window is
+    /// what the peer takes in [`UPLOAD_WINDOW_TIME`] at its measured rate (at least
+    /// [`MIN_UPLOAD_WINDOW`], at most `upload_window`): a fast peer's stream stays full, while
+    /// for a slow or capped one requests wait in our queue, where a cancel still reaches them,
+    /// instead of in its socket's queue, where it cannot.
+    pub(super) fn pump_uploads(&mut self, now: Duration, key: PeerKey) {
+        let Some(peer) = self.peers.get(&key) else {
+            return;
+        };
+        let by_rate = peer.up.rate.per_second(now) as f64 * UPLOAD_WINDOW_TIME.as_secs_f64();
+        // The configured window is the hard cap, even below the floor.
+        let window = (by_rate as u64)
+            .max(MIN_UPLOAD_WINDOW)
+            .min(self.config.upload_window);
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -125,7 +143,7 @@ impl Engine {
         if peer.fast {
             self.send(now, key, Message::Reject(block));
         }
-        self.pump_uploads(key);
+        self.pump_uploads(now, key);
     }
 
     /// `bytes` of block payload were written to `key`'s socket.
@@ -136,7 +154,7 @@ impl Engine {
         };
         peer.up.pending = peer.up.pending.saturating_sub(bytes);
         peer.up.rate.add(now, bytes);
-        self.pump_uploads(key);
+        self.pump_uploads(now, key);
     }
 
     /// Stops serving `key`: its queued requests are rejected (BEP 6) or dropped (BEP 3), and

@@ -1,83 +1,46 @@
-//! The endgame: duplicate requests for the blocks that have waited longest, bounded per peer and
-//! in total.
+//! The picker's half of the endgame: which requested blocks may take one more owner. Which of
+//! them are worth racing is the engine's call (`engine::endgame`), since it knows the peers'
+//! rates and queues.
 
-use std::time::Duration;
+use crate::geometry::{BlockRef, BLOCK_LEN};
 
-use crate::geometry::BlockRef;
-
-use super::{Ask, BlockState, Picker, ENDGAME_MIN_AGE, ENDGAME_OWNERS};
+use super::{BlockState, PeerKey, Picker, ENDGAME_OWNERS, MAX_DUPLICATES};
 
 impl Picker {
-    pub(super) fn pick_endgame(
-        &mut self,
-        ask: &Ask<'_>,
-        allowed: &dyn Fn(u32) -> bool,
-        room: usize,
-        out: &mut Vec<BlockRef>,
-    ) {
-        if room == 0 {
-            return;
+    /// Whether `peer` may take a duplicate request for `block`: we are in endgame, the block is
+    /// requested from fewer than [`ENDGAME_OWNERS`] peers (not `peer`), its piece is not kept
+    /// whole for a peer on parole, and fewer than [`MAX_DUPLICATES`] duplicates are out.
+    pub fn can_duplicate(&self, block: BlockRef, peer: PeerKey) -> bool {
+        if self.duplicates >= MAX_DUPLICATES || !self.in_endgame() {
+            return false;
         }
-        // The requests that have waited longest are the likeliest to be stuck.
-        let mut waiting: Vec<(Duration, u32, usize)> = Vec::new();
-        for (&piece, part) in &self.partials {
-            if part.owner.is_some() || !allowed(piece) {
-                continue;
-            }
-            for (i, state) in part.blocks.iter().enumerate() {
-                if let BlockState::Requested { owners, since } = state {
-                    let stuck = *since + ENDGAME_MIN_AGE <= ask.now;
-                    if stuck && owners.len() < ENDGAME_OWNERS && !owners.contains(&ask.peer) {
-                        waiting.push((*since, piece, i));
-                    }
-                }
-            }
+        let Some(part) = self.partials.get(&block.piece) else {
+            return false;
+        };
+        let i = (block.offset / BLOCK_LEN) as usize;
+        part.owner.is_none()
+            && matches!(part.blocks.get(i), Some(BlockState::Requested { owners, .. })
+                if owners.len() < ENDGAME_OWNERS && !owners.contains(&peer))
+    }
+
+    /// Adds `peer` as one more owner of `block`; false if it may not (see
+    /// [`Picker::can_duplicate`]).
+    pub fn duplicate(&mut self, block: BlockRef, peer: PeerKey) -> bool {
+        if !self.can_duplicate(block, peer) {
+            return false;
         }
-        waiting.sort();
-        for (_, piece, i) in waiting.into_iter().take(room) {
-            if let Some(BlockState::Requested { owners, .. }) = self
-                .partials
-                .get_mut(&piece)
-                .and_then(|part| part.blocks.get_mut(i))
-            {
-                owners.push(ask.peer);
+        let i = (block.offset / BLOCK_LEN) as usize;
+        match self
+            .partials
+            .get_mut(&block.piece)
+            .and_then(|part| part.blocks.get_mut(i))
+        {
+            Some(BlockState::Requested { owners, .. }) => {
+                owners.push(peer);
                 self.duplicates += 1;
-                out.push(self.geometry.block(piece, i as u32));
+                true
             }
+            _ => false,
         }
-    }
-
-    /// In endgame, when the next request becomes old enough to duplicate (after `now`).
-    pub fn next_endgame_at(&self, now: Duration) -> Option<Duration> {
-        if !self.in_endgame() {
-            return None;
-        }
-        self.partials
-            .values()
-            .filter(|part| part.owner.is_none())
-            .flat_map(|part| &part.blocks)
-            .filter_map(|state| match state {
-                BlockState::Requested { owners, since } if owners.len() < ENDGAME_OWNERS => {
-                    Some(*since + ENDGAME_MIN_AGE)
-                }
-                _ => None,
-            })
-            .filter(|t| *t > now)
-            .min()
-    }
-
-    /// Whether some request is old enough to duplicate now.
-    pub fn endgame_due(&self, now: Duration) -> bool {
-        self.in_endgame()
-            && self
-                .partials
-                .values()
-                .filter(|p| p.owner.is_none())
-                .any(|part| {
-                    part.blocks.iter().any(|state| {
-                        matches!(state, BlockState::Requested { owners, since }
-                        if owners.len() < ENDGAME_OWNERS && *since + ENDGAME_MIN_AGE <= now)
-                    })
-                })
     }
 }
