@@ -1,10 +1,14 @@
 //! Argument definitions and dispatch for every `bitswarm` subcommand.
 
+mod completions;
+mod config;
 mod create;
 mod demo;
 pub mod display;
 mod download;
 mod info;
+mod run_torrent;
+mod seed;
 mod sim;
 mod tracker;
 mod units;
@@ -34,14 +38,18 @@ enum Command {
     },
     /// Make a .torrent from a file or a directory.
     Create(create::Args),
-    /// Download a torrent into a folder.
+    /// Download a torrent into a folder (and seed it with --seed).
     Download(download::Args),
+    /// Seed a torrent whose whole content is in a folder, until interrupted.
+    Seed(seed::Args),
     /// Run a local BitTorrent tracker (HTTP and UDP) until interrupted.
     Tracker(tracker::Args),
     /// Run scenario files in the deterministic swarm simulator.
     Sim(sim::Args),
     /// A whole swarm on loopback: tracker, seeders (one corrupting), a 256 MiB download.
     Demo,
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
 }
 
 /// Exit code 1: the job failed (download incomplete, scenario expectation unmet).
@@ -79,10 +87,39 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Info { torrent, json } => info::run(&torrent, json),
         Command::Create(args) => create::run(args),
         Command::Download(args) => download::run(args),
+        Command::Seed(args) => seed::run(args),
         Command::Tracker(args) => tracker::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Demo => demo::run(),
+        Command::Completions(args) => completions::run(args),
     }
+}
+
+/// Parses the command line. `--help` and `--version` print to stdout and exit 0 at once, and
+/// a bare `bitswarm` prints the help to stderr and exits 2; any other usage error becomes a
+/// [`Failure`] (exit 2) whose message is clap's first paragraph on one line, because errors
+/// are one line here and the usage block clap adds would hide it.
+pub fn parse() -> Result<Cli, Failure> {
+    Cli::try_parse().map_err(|e| {
+        let help = e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+        if help || !e.use_stderr() {
+            e.exit();
+        }
+        Failure::bad_input(anyhow::anyhow!(usage_line(&e)))
+    })
+}
+
+/// Clap's error without its `error: ` prefix, tips and usage, joined into one line.
+fn usage_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.split("\n\n").next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let lines: Vec<&str> = first
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(" ")
 }
 
 impl Cli {
@@ -91,6 +128,7 @@ impl Cli {
     pub fn quiet_logs(&self) -> bool {
         match &self.command {
             Command::Download(args) => args.quiet_logs(),
+            Command::Seed(args) => args.quiet_logs(),
             // A simulation's story is its trace; client warnings would drown the verdicts.
             Command::Sim(_) | Command::Demo => true,
             _ => false,
@@ -103,9 +141,12 @@ pub fn init_tracing(quiet: bool) {
     let default = if quiet { "error" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only for a person: escape codes in a log file or a pipe are noise.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 }
 

@@ -1,4 +1,7 @@
-//! Human sizes and rates: parsing `256KiB`, `1MiB`, `500K`, `10M`, and printing sizes.
+//! Human sizes, rates, ratios and durations: parsing `256KiB`, `10M`, `1.5`, `30m`, and
+//! printing sizes. Flags and the config file share these parsers, so both accept the same text.
+
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 
@@ -23,6 +26,34 @@ pub fn parse_size(text: &str) -> Result<u64> {
     };
     n.checked_mul(1 << shift)
         .ok_or_else(|| anyhow::anyhow!("{text:?} is too large"))
+}
+
+/// Parses a seeding ratio (uploaded / torrent size), such as `1.5`.
+pub fn parse_ratio(text: &str) -> Result<f64> {
+    let ratio: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a number (try 1.5)"))?;
+    check_ratio(ratio)
+}
+
+/// Refuses ratios no upload could reach (NaN, infinite) or that every seed reaches at once.
+pub fn check_ratio(ratio: f64) -> Result<f64> {
+    if !ratio.is_finite() || ratio <= 0.0 {
+        bail!("{ratio} is not a finite number above 0 (try 1.5)");
+    }
+    Ok(ratio)
+}
+
+/// Parses a duration with its units, such as `30m`, `2h`, `1h 30m` (humantime's syntax). A
+/// bare number is refused: seconds or minutes would both be a plausible guess.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| anyhow::anyhow!("{text:?} is not a duration (try 30m or 2h): {e}"))?;
+    if duration.is_zero() {
+        bail!("{text:?} is not a duration above 0");
+    }
+    Ok(duration)
 }
 
 /// A size the way people read it: `1.5 MiB`, `512 B`.
@@ -56,6 +87,24 @@ mod tests {
         assert!(parse_size("12XB").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
         assert!(parse_size("9999999999999G").is_err());
+    }
+
+    #[test]
+    fn ratios_must_be_finite_and_positive() {
+        assert_eq!(parse_ratio("1.5").unwrap(), 1.5);
+        assert_eq!(parse_ratio(" 2 ").unwrap(), 2.0);
+        for bad in ["", "x", "0", "-1", "nan", "inf", "1e999"] {
+            assert!(parse_ratio(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_need_units_and_length() {
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        for bad in ["", "30", "0s", "soon", "-1h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -13,6 +13,25 @@ pub fn bitswarm() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bitswarm"))
 }
 
+/// `bitswarm` with its config file lookup (`XDG_CONFIG_HOME`, `HOME`) confined to `home`, so
+/// the config file of whoever runs the tests never leaks in.
+pub fn bitswarm_in(home: &Path) -> Command {
+    let mut cmd = bitswarm();
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("xdg"));
+    cmd
+}
+
+/// Stderr of a run that must have failed with `code`, printing nothing on stdout and exactly
+/// one line on stderr (the CLI contract for errors).
+pub fn one_line_error(out: &Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(out.stdout.is_empty(), "{:?}", out.stdout);
+    stderr
+}
+
 /// Runs `bitswarm` with `args` and returns its output.
 pub fn run(args: &[&str]) -> Output {
     bitswarm().args(args).output().expect("run bitswarm")

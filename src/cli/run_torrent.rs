@@ -1,0 +1,253 @@
+//! What `download` and `seed` share: the flags both take, loading the torrent, running the
+//! library's torrent driver under the signal handler with a progress bar, and the summary.
+
+use std::io::IsTerminal;
+use std::net::{Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bitswarm_client::net::TokioNet;
+use bitswarm_client::shell::{self, Options, Progress, Summary};
+use bitswarm_client::Metainfo;
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::config::Config;
+use super::units::{format_size, parse_size};
+use super::{read_input, Failure};
+
+/// The flags of every command that runs a torrent. Settings the config file may also give are
+/// `Option`s here, so a flag that was not given leaves the file's value (or the default).
+#[derive(Debug, clap::Args)]
+pub struct Flags {
+    /// The TCP port to listen on for incoming peers (default 0: any free port).
+    #[arg(long)]
+    port: Option<u16>,
+    /// The most peers to be connected to at once (default 50).
+    #[arg(long, value_name = "N")]
+    max_peers: Option<usize>,
+    /// Cap the upload rate, in bytes per second (500K, 10M; default: none).
+    #[arg(long, value_name = "RATE", value_parser = parse_size)]
+    max_up: Option<u64>,
+    /// Also dial this peer (ip:port); repeatable. Useful without a tracker.
+    #[arg(long = "peer", value_name = "ADDR")]
+    peers: Vec<SocketAddr>,
+    /// Read settings from this TOML file instead of ~/.config/bitswarm/config.toml (keys:
+    /// see --help).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print nothing but errors (and the `--json` summary).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print one JSON summary object at the end.
+    #[arg(long)]
+    pub json: bool,
+    /// Seed for every random choice, to replay a run (default: from the OS).
+    #[arg(long, hide = true)]
+    rng_seed: Option<u64>,
+}
+
+impl Flags {
+    /// Whether only errors should be logged.
+    pub fn quiet_logs(&self) -> bool {
+        self.quiet || self.json
+    }
+
+    /// Reads the config file these flags point to (or the default one).
+    pub fn config(&self) -> Result<Config, Failure> {
+        super::config::load(self.config.as_deref())
+    }
+
+    /// The library's options for a run into `out_dir`: each setting from the flags, else the
+    /// config file, else the library's default.
+    pub fn options(&self, config: &Config, out_dir: PathBuf) -> Options {
+        let mut opts = Options::new(out_dir, self.rng_seed.unwrap_or_else(rand_seed));
+        if let Some(port) = self.port.or(config.port) {
+            opts.listen = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+        }
+        if let Some(max_peers) = self.max_peers.or(config.max_peers) {
+            opts.engine.max_peers = max_peers;
+        }
+        opts.max_up = self.max_up.or(config.max_up);
+        opts.peers = self.peers.clone();
+        opts
+    }
+
+    /// A live display only for a person watching: never when piped or asked to be quiet.
+    pub fn show_progress(&self) -> bool {
+        !self.quiet && !self.json && std::io::stderr().is_terminal()
+    }
+}
+
+/// Reads and parses a .torrent; a magnet link, unreadable file or invalid torrent is bad input.
+pub fn load_torrent(torrent: &str) -> Result<Metainfo, Failure> {
+    if torrent.starts_with("magnet:") {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "magnet links need the metadata exchange (BEP 9), which is not supported yet; use a .torrent file"
+        )));
+    }
+    let path = PathBuf::from(torrent);
+    let bytes = read_input(&path)?;
+    Metainfo::from_bytes(&bytes).map_err(|e| {
+        Failure::bad_input(anyhow::anyhow!("{}: invalid torrent: {e}", path.display()))
+    })
+}
+
+/// Runs the torrent until it is done (or interrupted), prints the summary the flags ask for,
+/// and returns exit 0 if every piece is verified on disk, 1 otherwise.
+pub fn run(meta: &Metainfo, opts: Options, flags: &Flags) -> Result<ExitCode, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the runtime: {e}")))?;
+    let summary = runtime.block_on(drive(meta, opts, flags.show_progress()))?;
+    report(meta, &summary, flags);
+    if summary.complete {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(super::EXIT_FAILED))
+    }
+}
+
+async fn drive(meta: &Metainfo, opts: Options, show: bool) -> Result<Summary, Failure> {
+    let net = TokioNet::new().map_err(Failure::failed)?;
+    let (progress_tx, progress_rx) = watch::channel(Progress::default());
+    let bar = show.then(|| tokio::spawn(progress_bar(progress_rx)));
+    let result = shell::download(net, meta, opts, super::shutdown_signal(), progress_tx).await;
+    if let Some(bar) = bar {
+        let _ = bar.await;
+    }
+    result.map_err(Failure::failed)
+}
+
+/// Uploaded bytes per byte of the torrent; 0 for an empty torrent rather than NaN.
+fn ratio(uploaded: u64, total_length: u64) -> f64 {
+    if total_length == 0 {
+        return 0.0;
+    }
+    uploaded as f64 / total_length as f64
+}
+
+/// The end of a run: one JSON object on stdout with `--json`, else one line on stderr.
+fn report(meta: &Metainfo, summary: &Summary, flags: &Flags) {
+    let ratio = ratio(summary.uploaded, meta.info.total_length());
+    if flags.json {
+        println!(
+            "{}",
+            json!({
+                "info_hash": summary.info_hash.to_hex(),
+                "name": meta.info.name,
+                "complete": summary.complete,
+                "downloaded": summary.downloaded,
+                "uploaded": summary.uploaded,
+                "ratio": ratio,
+                "wasted": summary.wasted,
+                "banned": summary.banned,
+                "had": summary.had,
+                "elapsed_s": summary.elapsed.as_secs_f64(),
+            })
+        );
+    } else if !flags.quiet {
+        eprintln!(
+            "{}: {} in {:.1}s ({} downloaded, {} uploaded, ratio {ratio:.2}, {} wasted, {} banned)",
+            super::display::escape(&meta.info.name),
+            if summary.complete {
+                "complete"
+            } else {
+                "incomplete"
+            },
+            summary.elapsed.as_secs_f64(),
+            format_size(summary.downloaded),
+            format_size(summary.uploaded),
+            format_size(summary.wasted),
+            summary.banned
+        );
+    }
+}
+
+fn rand_seed() -> u64 {
+    // The binary may use the OS's randomness; the library only ever sees the seed.
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// A bar in the house style: spinner, percent, bar, then `{msg}` for the caller's details.
+pub fn styled_bar(length: u64, template_tail: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(length);
+    let template = format!("{{spinner}} {{percent:>3}}% [{{bar:30}}] {template_tail}");
+    let style = indicatif::ProgressStyle::with_template(&template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Draws percent, rates, ratio, peers and ETA until the run ends (the sender is dropped).
+async fn progress_bar(mut rx: watch::Receiver<Progress>) {
+    let bar = styled_bar(0, "{bytes}/{total_bytes} {msg}");
+    while rx.changed().await.is_ok() {
+        let p = *rx.borrow();
+        bar.set_length(p.total_length);
+        bar.set_position(p.total_length - p.left);
+        bar.set_message(progress_message(&p));
+    }
+    bar.finish_and_clear();
+}
+
+/// The details after the bar: what the torrent is doing, then its rates and peers.
+fn progress_message(p: &Progress) -> String {
+    let up = format!(
+        "up {}/s ratio {:.2} peers {}",
+        format_size(p.upload_rate),
+        ratio(p.uploaded, p.total_length),
+        p.peers
+    );
+    if p.checking {
+        return "checking".to_string();
+    }
+    if p.left == 0 {
+        return format!("seeding {up}");
+    }
+    let eta = p
+        .left
+        .checked_div(p.download_rate)
+        .map_or_else(|| "-".to_string(), |s| format!("{s}s"));
+    format!("down {}/s {up} eta {eta}", format_size(p.download_rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_shows_what_the_torrent_does() {
+        let mut p = Progress {
+            total_length: 4 << 20,
+            left: 1 << 20,
+            uploaded: 2 << 20,
+            download_rate: 1 << 19,
+            upload_rate: 1024,
+            peers: 3,
+            ..Progress::default()
+        };
+        assert_eq!(
+            progress_message(&p),
+            "down 512.00 KiB/s up 1.00 KiB/s ratio 0.50 peers 3 eta 2s"
+        );
+        p.left = 0;
+        assert_eq!(
+            progress_message(&p),
+            "seeding up 1.00 KiB/s ratio 0.50 peers 3"
+        );
+        p.checking = true;
+        assert_eq!(progress_message(&p), "checking");
+    }
+
+    #[test]
+    fn an_empty_torrent_has_ratio_zero() {
+        assert_eq!(ratio(10, 0), 0.0);
+        assert_eq!(ratio(3, 2), 1.5);
+    }
+}
