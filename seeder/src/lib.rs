@@ -15,7 +15,6 @@
 
 mod announce;
 pub mod behaviour;
-mod bucket;
 pub mod content;
 pub mod event;
 pub mod peer;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bitswarm_client::net::{Listener, Net};
+use bitswarm_client::shell::limit::RateLimiter;
 use bitswarm_client::wire::{max_frame_len, Decoder};
 use bitswarm_client::{InfoHash, PeerId};
 use rand::{Rng, SeedableRng};
@@ -22,7 +23,6 @@ use tracing::{debug, warn, Instrument};
 
 use crate::announce::Announcing;
 use crate::behaviour::{Behaviour, BehaviourError};
-use crate::bucket::Bucket;
 use crate::content::Content;
 use crate::event::{EventKind, Events};
 use crate::peer::{self, Outcome, Shared};
@@ -282,7 +282,7 @@ fn share(swarm: &SeedSwarm, seeder: Seeder, port: u16, rng: &mut ChaCha8Rng) -> 
         info_hash: swarm.info_hash,
         corrupt_pieces: b.corrupt_pieces.iter().copied().collect::<BTreeSet<_>>(),
         allowed_fast: b.allowed_fast.iter().copied().collect::<BTreeSet<_>>(),
-        bucket: b.rate.map(Bucket::new),
+        bucket: b.rate.map(RateLimiter::new),
         content,
         plan,
         peer_id,

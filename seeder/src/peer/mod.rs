@@ -24,6 +24,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bitswarm_client::shell::limit::RateLimiter;
 use bitswarm_client::wire::Decoder;
 use bitswarm_client::{BlockRef, InfoHash, PeerId};
 use bytes::BytesMut;
@@ -33,7 +34,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{timeout, Instant};
 
 use crate::behaviour::{Behaviour, PiecePlan};
-use crate::bucket::Bucket;
 use crate::content::Content;
 use crate::event::{EventKind, Events, SeederEvent};
 use crate::rejoin::Book;
@@ -87,8 +87,8 @@ pub(crate) struct Shared {
     /// The seeder's own peer id: what it announces with and answers accepted connections
     /// with. Rejoins use fresh ones.
     pub peer_id: PeerId,
-    /// The upload cap, if any.
-    pub bucket: Option<Bucket>,
+    /// The upload cap (`behaviour.rate`), if any, shared by all its connections.
+    pub bucket: Option<RateLimiter>,
     /// The listening port, naming the seeder in events.
     pub port: u16,
     /// Where events go.
