@@ -110,7 +110,11 @@ fn endgame_starts_only_when_nothing_is_open_and_duplicates_are_bounded() {
     assert!(!p.in_endgame());
     assert!(!p.can_duplicate(first[0], PeerKey(2)), "not before endgame");
     let last = pick(&mut p, 2, &all, 10, &mut rng);
-    assert_eq!(last.len(), 1, "only the open block; duplicates are the engine's call");
+    assert_eq!(
+        last.len(),
+        1,
+        "only the open block; duplicates are the engine's call"
+    );
     assert!(p.in_endgame());
     // Nobody gets a block twice, and at most ENDGAME_OWNERS peers share one.
     assert!(p.duplicate(first[0], PeerKey(2)));
