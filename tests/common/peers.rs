@@ -1,7 +1,8 @@
-//! Real BitTorrent software on 127.0.0.1 for the interop tests: an opentracker, a libtorrent
-//! seeder and a Transmission seeder, each a guard that stops its process by PID when dropped.
+//! Real BitTorrent software on 127.0.0.1 for the interop tests: an opentracker, libtorrent and
+//! Transmission as seeders or leechers, each a guard that stops its process by PID when dropped.
 //! What each program needs on loopback (whitelists, readiness, who dials whom) is said on the
-//! guard that deals with it; `tests/peers/README.md` has the whole list.
+//! guard that deals with it; `tests/peers/README.md` has the whole list. The tracker and the
+//! helpers every guard uses are here; each client's guards are in a submodule.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,7 +16,17 @@ use bitswarm_client::InfoHash;
 use tempfile::TempDir;
 
 use super::process::{free_port, poll_until, Proc};
-use super::{libtorrent_python, tool};
+use super::tool;
+
+mod libtorrent;
+mod transmission;
+
+// The guards live beside the program they drive; tests name them all as `peers::X`. Not every
+// test binary uses every guard, hence the allow (as `dead_code` for the whole of `common`).
+#[allow(unused_imports)]
+pub use libtorrent::{LeechReport, LibtorrentLeecher, LibtorrentSeeder, PeerTotal};
+#[allow(unused_imports)]
+pub use transmission::{TransmissionLeecher, TransmissionSeeder};
 
 /// How long a tracker or seeder may take to come up before the test fails.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -162,6 +173,16 @@ impl Opentracker {
 
     /// The scrape's `complete` count (seeders) for `hash`, or 0 when the swarm is unknown yet.
     pub fn seeders(&self, hash: &InfoHash) -> Result<i64, String> {
+        self.scrape_count(hash, "complete")
+    }
+
+    /// The scrape's `incomplete` count (leechers) for `hash`, or 0 when the swarm is unknown yet.
+    pub fn leechers(&self, hash: &InfoHash) -> Result<i64, String> {
+        self.scrape_count(hash, "incomplete")
+    }
+
+    /// One count (`complete`, `incomplete`) of the HTTP scrape's entry for `hash`.
+    fn scrape_count(&self, hash: &InfoHash, key: &str) -> Result<i64, String> {
         let body = http_get(
             self.port,
             &format!("/scrape?info_hash={}", percent_encode_all(&hash.0)),
@@ -171,13 +192,13 @@ impl Opentracker {
             .get("files")
             .and_then(|f| f.as_dict())
             .ok_or_else(|| format!("no files dict in {:?}", String::from_utf8_lossy(&body)))?;
-        let Some((_, entry)) = files.iter().find(|(key, _)| *key == hash.0.as_slice()) else {
+        let Some((_, entry)) = files.iter().find(|(name, _)| *name == hash.0.as_slice()) else {
             return Ok(0);
         };
         entry
-            .get("complete")
+            .get(key)
             .and_then(|c| c.as_int())
-            .ok_or_else(|| "scrape entry has no complete count".to_string())
+            .ok_or_else(|| format!("scrape entry has no {key} count"))
     }
 
     /// Polls the HTTP scrape until at least `n` seeders are registered for `hash`: a leecher
@@ -193,6 +214,20 @@ impl Opentracker {
             }
         });
     }
+
+    /// Polls the HTTP scrape until at least `n` leechers are registered for `hash`: a seeder
+    /// that dials the peers its tracker returns must not announce before they are listed.
+    pub fn wait_for_leechers(&mut self, hash: &InfoHash, n: i64, timeout: Duration) {
+        poll_until(timeout, &format!("{n} leecher(s) at the tracker"), || {
+            self.proc.assert_running();
+            let count = self.leechers(hash)?;
+            if count >= n {
+                Ok(())
+            } else {
+                Err(format!("scrape says {count} leecher(s)"))
+            }
+        });
+    }
 }
 
 /// `tests/peers/<script>`.
@@ -200,161 +235,4 @@ pub fn peer_script(script: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/peers")
         .join(script)
-}
-
-/// A libtorrent session seeding one torrent on 127.0.0.1 (`tests/peers/lt_seed.py`).
-pub struct LibtorrentSeeder {
-    /// The python process, killed on drop.
-    proc: Proc,
-    /// The port it listens on (it picks a free one itself and reports it).
-    port: u16,
-    /// The file of commands the seeder polls (`connect`, `upload-limit`).
-    control: PathBuf,
-    /// Logs and the control file.
-    _dir: TempDir,
-}
-
-impl LibtorrentSeeder {
-    /// Seeds `torrent` from `save_path` (the content is at `save_path/<name>`), uploading at most
-    /// `upload_limit` bytes/s (0: unlimited). Waits until every piece is checked and it seeds.
-    /// `None` (skip) when python3-libtorrent is missing.
-    pub fn start(torrent: &Path, save_path: &Path, upload_limit: u64) -> Option<LibtorrentSeeder> {
-        let python = libtorrent_python()?;
-        let dir = shared_tempdir("lt-seed");
-        let control = dir.path().join("control");
-        std::fs::write(&control, "").expect("write control file");
-        let mut cmd = Command::new(python);
-        cmd.arg(peer_script("lt_seed.py"))
-            .arg(torrent)
-            .arg(save_path)
-            .args(["--upload-limit", &upload_limit.to_string()])
-            .arg("--control")
-            .arg(&control);
-        let mut proc = Proc::spawn("libtorrent seeder", cmd, dir.path());
-        let port = poll_until(START_TIMEOUT, "libtorrent seeder to be ready", || {
-            proc.assert_running();
-            let out = proc.stdout();
-            out.lines()
-                .find_map(|l| l.strip_prefix("ready "))
-                .and_then(|p| p.trim().parse::<u16>().ok())
-                .ok_or_else(|| "no ready line yet".to_string())
-        });
-        Some(LibtorrentSeeder {
-            proc,
-            port,
-            control,
-            _dir: dir,
-        })
-    }
-
-    /// The seeder's listen port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Its output, for failure messages.
-    pub fn report(&self) -> String {
-        self.proc.report()
-    }
-
-    fn command(&self, line: &str) {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&self.control)
-            .expect("open control file");
-        writeln!(f, "{line}").expect("write control file");
-    }
-
-    /// Makes the seeder dial a leecher listening on 127.0.0.1:`port`.
-    pub fn connect_to(&self, port: u16) {
-        self.command(&format!("connect 127.0.0.1 {port}"));
-    }
-
-    /// Changes the upload rate limit (bytes/s, 0: unlimited); applied within ~0.1 s.
-    pub fn set_upload_limit(&self, bytes_per_second: u64) {
-        self.command(&format!("upload-limit {bytes_per_second}"));
-    }
-}
-
-/// A `transmission-daemon` seeding one torrent on 127.0.0.1.
-///
-/// No RPC: the daemon runs in the foreground (`-f`) with its own config dir (`-g`) whose
-/// `settings.json` watches a folder holding the torrent; the daemon adds it, verifies the data
-/// already in its download dir, then seeds and announces. Readiness is seen at the tracker
-/// ([`Opentracker::wait_for_seeders`]), about a second after the check.
-pub struct TransmissionSeeder {
-    /// The daemon, killed on drop.
-    proc: Proc,
-    /// Its peer port.
-    port: u16,
-    /// Config dir, watch dir and logs.
-    _dir: TempDir,
-}
-
-impl TransmissionSeeder {
-    /// Starts seeding `torrent` whose content is at `download_dir/<name>`. `None` (skip) when
-    /// transmission-daemon is not installed.
-    pub fn start(torrent: &Path, download_dir: &Path) -> Option<TransmissionSeeder> {
-        let program = tool("transmission-daemon")?;
-        let dir = shared_tempdir("transmission");
-        let config = dir.path().join("config");
-        let watch = dir.path().join("watch");
-        std::fs::create_dir_all(&config).expect("mkdir config");
-        std::fs::create_dir_all(&watch).expect("mkdir watch");
-        let port = free_port();
-        let settings = serde_json::json!({
-            "bind-address-ipv4": "127.0.0.1",
-            "bind-address-ipv6": "::1",
-            "peer-port": port,
-            "peer-port-random-on-start": false,
-            "port-forwarding-enabled": false,
-            "dht-enabled": false,
-            "lpd-enabled": false,
-            "pex-enabled": false,
-            "utp-enabled": false,
-            // 0: prefer plaintext, accept encrypted; our client speaks plaintext only.
-            "encryption": 0,
-            "download-dir": download_dir,
-            "incomplete-dir-enabled": false,
-            "rename-partial-files": false,
-            "watch-dir-enabled": true,
-            "watch-dir": watch,
-            "start-added-torrents": true,
-            "rpc-enabled": false,
-            "ratio-limit-enabled": false,
-            "idle-seeding-limit-enabled": false,
-            "message-level": 2,
-        });
-        std::fs::write(
-            config.join("settings.json"),
-            serde_json::to_vec_pretty(&settings).expect("settings json"),
-        )
-        .expect("write settings.json");
-        // The name in the watch dir does not matter; the daemon renames it to `*.added`.
-        std::fs::copy(torrent, watch.join("seed.torrent")).expect("copy torrent");
-        let mut cmd = Command::new(program);
-        cmd.arg("-f").arg("-g").arg(&config);
-        let mut proc = Proc::spawn("transmission-daemon", cmd, dir.path());
-        poll_until(START_TIMEOUT, "transmission-daemon to listen", || {
-            proc.assert_running();
-            TcpStream::connect(("127.0.0.1", port))
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        Some(TransmissionSeeder {
-            proc,
-            port,
-            _dir: dir,
-        })
-    }
-
-    /// Its peer port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Its log, for failure messages.
-    pub fn report(&self) -> String {
-        self.proc.report()
-    }
 }

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Benchmark: upload throughput and peak memory of `bitswarm seed` against transmission-daemon and
+# libtorrent, each seeding the same single-file torrent (256 KiB pieces) to one libtorrent
+# leecher on 127.0.0.1 found through opentracker. Not a test.
+#
+# Usage: scripts/bench-seed.sh [SIZE_MIB]   (default 1024; RUNS=3 runs per seeder;
+#        SEEDERS="bitswarm libtorrent" limits the run to some of the seeders)
+# Needs: opentracker, python3-libtorrent (/usr/bin/python3), GNU time (/usr/bin/time);
+# transmission-daemon is benchmarked when installed, bitswarm when its binary has a `seed`
+# command.
+#
+# How it measures:
+# - time = the leecher's own `elapsed` (tests/peers/lt_leech.py: from adding the torrent to every
+#   piece verified), so announce, peer discovery, the handshake and the seeder's unchoke delay
+#   are included, as a user would see them; MiB/s = size / time.
+# - peak RSS = `/usr/bin/time -f %M` of the seeder process over its whole life: its start-up
+#   check of the content and the upload (libtorrent's counts mmap'd pages).
+# - every run gets a fresh tracker (a killed seeder would stay listed), a fresh seeder (Transmission
+#   3.00 does not take a second leecher from the same address; see /work/shared/REAL-PEERS.md), a
+#   fresh leecher on a fresh listen port with an empty download dir on the same disk as the build
+#   (never tmpfs); the seed file is read before each run so the page cache is warm; runs are
+#   interleaved across seeders to spread drift; each result is compared with the source (cmp)
+#   before it counts.
+# - the leecher dials the seeder (Transmission never dials loopback peers it learns from a
+#   tracker; bitswarm and libtorrent would, but the leecher announces after them).
+# Prints a markdown table: median MiB/s, runs that completed, median peak RSS of the seeder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+size_mib=${1:-1024}
+runs=${RUNS:-3}
+run_timeout=${RUN_TIMEOUT:-$((90 + size_mib / 4))}
+python=/usr/bin/python3
+
+die() { echo "bench-seed: $*" >&2; exit 1; }
+command -v opentracker >/dev/null || die "missing opentracker (apt-get install opentracker)"
+[ -x /usr/bin/time ] || die "missing GNU time (apt-get install time)"
+$python -c 'import libtorrent' 2>/dev/null || die "missing python3-libtorrent for $python"
+
+target=${CARGO_TARGET_DIR:-$root/target}
+cargo build --release --quiet
+bin=$target/release/bitswarm
+
+seeders=()
+if "$bin" seed --help >/dev/null 2>&1; then seeders+=(bitswarm); else
+  echo "note: $bin has no seed command yet; benchmarking the others" >&2; fi
+command -v transmission-daemon >/dev/null && seeders+=(transmission)
+seeders+=(libtorrent)
+if [ -n "${SEEDERS:-}" ]; then
+  wanted=()
+  for s in "${seeders[@]}"; do [[ " $SEEDERS " == *" $s "* ]] && wanted+=("$s"); done
+  seeders=("${wanted[@]}")
+fi
+[ ${#seeders[@]} -gt 0 ] || die "no seeder to benchmark"
+
+work=$(mktemp -d -p "$target" bench-seed.XXXXXX)
+chmod 755 "$work" # opentracker drops root to `nobody` and must still read the whitelist
+mkdir -p "$work/seed" "$work/logs"
+
+# Background processes this script started and has not reaped yet, stopped by PID on exit:
+# the tracker, the seeder and the leecher of the run in progress (a seeder's /usr/bin/time
+# wrapper is stopped through its child: signalling the wrapper would not stop the program).
+tracker_pid="" seeder_pid="" leecher_pid=""
+stop() {
+  local pid=$1 child
+  [ -n "$pid" ] || return 0
+  for child in $(pgrep -P "$pid" 2>/dev/null || true); do kill "$child" 2>/dev/null || true; done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+# Stops a program running under /usr/bin/time (PID $1 is the wrapper) so that the wrapper still
+# writes its report: SIGTERM to the program only (bitswarm and transmission-daemon then stop
+# cleanly), SIGKILL after 30 s, then reap the wrapper.
+stop_measured() {
+  local pid=$1 child deadline
+  [ -n "$pid" ] || return 0
+  for child in $(pgrep -P "$pid" 2>/dev/null || true); do kill "$child" 2>/dev/null || true; done
+  deadline=$(($(date +%s) + 30))
+  while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
+  for child in $(pgrep -P "$pid" 2>/dev/null || true); do kill -9 "$child" 2>/dev/null || true; done
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  stop "$leecher_pid"
+  stop "$seeder_pid"
+  stop "$tracker_pid"
+  [ -n "${KEEP_WORK:-}" ] && echo "kept $work" >&2 && return
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  $python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# Seeders the tracker lists for the torrent (HTTP scrape, `complete` count).
+seeders_listed() {
+  $python - "$tracker_port" "$info_hash" <<'EOF' 2>/dev/null || echo 0
+import re, sys, urllib.parse, urllib.request
+port, info_hash = sys.argv[1], bytes.fromhex(sys.argv[2])
+url = "http://127.0.0.1:%s/scrape?info_hash=%s" % (port, urllib.parse.quote(info_hash))
+body = urllib.request.urlopen(url, timeout=5).read()
+m = re.search(rb"8:completei(\d+)e", body)
+print(int(m.group(1)) if m else 0)
+EOF
+}
+# Polls `$2...` every 0.1 s for up to $1 seconds.
+wait_for() {
+  local limit=$1; shift
+  local deadline; deadline=$(($(date +%s) + limit))
+  until "$@"; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# True once the tracker lists a seeder, or once the seeder has exited (so nobody waits on it).
+seeding_or_gone() { ! kill -0 "$seeder_pid" 2>/dev/null || [ "$(seeders_listed)" -ge 1 ]; }
+
+echo "preparing a ${size_mib} MiB torrent in $work" >&2
+content=$work/seed/bench.bin
+head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$content"
+tracker_port=$(free_port)
+torrent=$work/bench.torrent
+"$bin" create "$content" -o "$torrent" -t "http://127.0.0.1:$tracker_port/announce" \
+  --piece-length 256KiB >/dev/null
+info_hash=$("$bin" info "$torrent" --json | $python -c 'import json, sys; print(json.load(sys.stdin)["info_hash"])')
+echo "$info_hash" >"$work/whitelist"
+chmod 644 "$work/whitelist"
+
+# A fresh opentracker on the torrent's port (it binds with SO_REUSEADDR).
+start_tracker() {
+  opentracker -i 127.0.0.1 -p "$tracker_port" -P "$tracker_port" -d / -w "$work/whitelist" \
+    >>"$work/logs/opentracker.log" 2>&1 &
+  tracker_pid=$!
+  wait_for 10 listening "$tracker_port" || die "opentracker did not start"
+}
+
+# Starts seeder $1 under GNU time (peak RSS into $2); sets seeder_pid.
+start_seeder() {
+  local seeder=$1 rss=$2 log=$3 port config
+  port=$(free_port)
+  case $seeder in
+    bitswarm)
+      cmd=("$bin" seed "$torrent" "$work/seed" --port "$port" --quiet) ;;
+    libtorrent)
+      cmd=($python "$root/tests/peers/lt_seed.py" "$torrent" "$work/seed" --port "$port") ;;
+    transmission)
+      config=$work/tr-config
+      rm -rf "$config"
+      mkdir -p "$config/watch"
+      cp "$torrent" "$config/watch/bench.torrent"
+      cat >"$config/settings.json" <<EOF
+{"bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1", "peer-port": $port,
+ "peer-port-random-on-start": false, "port-forwarding-enabled": false, "dht-enabled": false,
+ "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false, "encryption": 0,
+ "rpc-enabled": false, "download-dir": "$work/seed", "incomplete-dir-enabled": false,
+ "rename-partial-files": false, "watch-dir-enabled": true, "watch-dir": "$config/watch",
+ "start-added-torrents": true, "ratio-limit-enabled": false,
+ "idle-seeding-limit-enabled": false, "speed-limit-up-enabled": false, "message-level": 1}
+EOF
+      cmd=(transmission-daemon -f -g "$config") ;;
+  esac
+  /usr/bin/time -f %M -o "$rss" "${cmd[@]}" >"$log.out" 2>"$log.err" &
+  seeder_pid=$!
+}
+
+# Runs seeder $1 once (run number $2); appends "seeder seconds rss_kib status" to results.
+run_one() {
+  local seeder=$1 n=$2 log dl port secs=0 rss status=ok
+  log=$work/logs/$seeder-$n
+  dl=$work/dl
+  rm -rf "$dl"
+  mkdir -p "$dl"
+  cat "$content" >/dev/null # warm the page cache
+  start_tracker
+  start_seeder "$seeder" "$log.rss" "$log.seed"
+  if ! wait_for 600 seeding_or_gone || ! kill -0 "$seeder_pid" 2>/dev/null; then
+    status=no-seeder
+  else
+    port=$(free_port)
+    $python "$root/tests/peers/lt_leech.py" "$torrent" "$dl" --port "$port" \
+      --timeout "$run_timeout" >"$log.leech.out" 2>"$log.leech.err" &
+    leecher_pid=$!
+    if ! wait "$leecher_pid"; then
+      status=failed
+    elif ! cmp -s "$content" "$dl/bench.bin"; then
+      status=corrupt
+    else
+      secs=$(awk '$1 == "elapsed" { print $2 }' "$log.leech.out")
+    fi
+    leecher_pid=""
+  fi
+  stop_measured "$seeder_pid"
+  seeder_pid=""
+  stop "$tracker_pid"
+  tracker_pid=""
+  rss=$(tail -n 1 "$log.rss" 2>/dev/null || echo 0)
+  [[ $rss =~ ^[0-9]+$ ]] || rss=0
+  echo "$seeder $secs $rss $status" >>"$work/results"
+  echo "  $seeder run $n: $(tail -n 1 "$work/results" | cut -d' ' -f2-)" >&2
+  [ "$status" = ok ] || echo "    log: $(tail -n 3 "$log.leech.err" "$log.seed.err" 2>/dev/null | tr '\n' ' ')" >&2
+  rm -rf "$dl"
+}
+
+: >"$work/results"
+for n in $(seq 1 "$runs"); do
+  echo "round $n of $runs" >&2
+  for seeder in "${seeders[@]}"; do run_one "$seeder" "$n"; done
+done
+
+$python - "$work/results" "$size_mib" "$runs" <<'EOF'
+import statistics, sys
+path, size_mib, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rows = {}
+for line in open(path):
+    seeder, secs, rss, status = line.split()
+    rows.setdefault(seeder, []).append((float(secs), int(rss), status))
+print(f"\n{size_mib} MiB single file, 256 KiB pieces, one libtorrent leecher on 127.0.0.1, {runs} runs each\n")
+print("| seeder | median MiB/s | runs ok | median peak RSS (MiB) | MiB/s per run |")
+print("|---|---|---|---|---|")
+for seeder, results in rows.items():
+    ok = [r for r in results if r[2] == "ok"]
+    per_run = ", ".join(f"{size_mib / s:.0f}" if st == "ok" else st for s, _, st in results)
+    if ok:
+        secs = statistics.median(r[0] for r in ok)
+        rss = statistics.median(r[1] for r in ok) / 1024
+        print(f"| {seeder} | {size_mib / secs:.1f} | {len(ok)}/{len(results)} | {rss:.0f} | {per_run} |")
+    else:
+        print(f"| {seeder} | - | 0/{len(results)} | - | {per_run} |")
+EOF
