@@ -63,7 +63,13 @@ impl Announcing {
             port: local.port(),
             uploaded: 0,
             downloaded: 0,
-            left: 0,
+            // A free rider announces as the leecher it is, so seeding clients still learn
+            // of it.
+            left: if shared.behaviour.free_ride {
+                shared.content.geometry().total_length()
+            } else {
+                0
+            },
             event: Event::Started,
             numwant: if rejoining { None } else { Some(0) },
             key: 0,

@@ -132,6 +132,12 @@ pub struct Behaviour {
     /// position. `begin` is clamped so the block stays inside its piece: a block as long as
     /// its piece cannot move and is served as asked. Negative shifts move it back.
     pub shift_begin: Option<i64>,
+    /// `free_ride`: a leecher that never uploads. It downloads from every peer it is
+    /// connected to (interest, up to [`FREE_RIDE_PIPELINE`](crate::peer::FREE_RIDE_PIPELINE)
+    /// requests while unchoked, blocks shared out among its connections), announces itself as
+    /// a leecher, and serves nothing: it claims no piece, so needs `pieces = []`. Reports each
+    /// block received and when it has the whole torrent.
+    pub free_ride: bool,
     /// Keys the scenario wrote that are none of the above (usually typos);
     /// [`Behaviour::validate`] refuses them so a misspelt fault cannot silently be off.
     #[serde(flatten)]
@@ -167,6 +173,7 @@ impl Default for Behaviour {
             trickle_ms: None,
             keepalive_ms: None,
             shift_begin: None,
+            free_ride: false,
             unknown_fields: BTreeMap::new(),
         }
     }
@@ -331,6 +338,12 @@ impl Behaviour {
             return Err(BehaviourError::Needs {
                 field: "rejoin_max",
                 needs: "rejoin_after_ms",
+            });
+        }
+        if self.free_ride && self.pieces != PieceSet::List(Vec::new()) {
+            return Err(BehaviourError::Needs {
+                field: "free_ride",
+                needs: "pieces = []",
             });
         }
         if self.shift_begin == Some(0) {

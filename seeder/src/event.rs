@@ -74,4 +74,8 @@ pub enum EventKind {
     /// The seeder started sending `requests` block requests and will never read this
     /// connection again (`request_flood`).
     Flooded { requests: u32 },
+    /// A free rider (`free_ride`) received a block it had asked for and did not have yet.
+    Received { piece: u32, offset: u32, len: u32 },
+    /// A free rider has received every block of the torrent.
+    Complete,
 }

@@ -25,7 +25,7 @@ use crate::announce::Announcing;
 use crate::behaviour::{Behaviour, BehaviourError};
 use crate::content::Content;
 use crate::event::{EventKind, Events};
-use crate::peer::{self, Outcome, Shared};
+use crate::peer::{self, Fetch, Outcome, Shared};
 use crate::rejoin::{self, Book, Rejoins};
 
 /// Connections one seeder serves at once; more are closed on arrival. Far above what a
@@ -278,6 +278,7 @@ fn share(swarm: &SeedSwarm, seeder: Seeder, port: u16, rng: &mut ChaCha8Rng) -> 
     let piece_count = content.geometry().piece_count();
     let b = seeder.behaviour;
     let plan = b.piece_plan(piece_count, seeder.index, seeder.group, rng);
+    let fetch = b.free_ride.then(|| Fetch::new(content.geometry()));
     Arc::new(Shared {
         info_hash: swarm.info_hash,
         corrupt_pieces: b.corrupt_pieces.iter().copied().collect::<BTreeSet<_>>(),
@@ -291,6 +292,7 @@ fn share(swarm: &SeedSwarm, seeder: Seeder, port: u16, rng: &mut ChaCha8Rng) -> 
         uploaded: AtomicU64::new(0),
         decoder: Decoder::new(max_frame_len(piece_count)),
         book: Book::new(!swarm.trackers.is_empty()),
+        fetch,
         behaviour: b,
     })
 }

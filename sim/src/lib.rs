@@ -7,6 +7,7 @@ pub mod net;
 pub mod run;
 pub mod scenario;
 pub mod trace;
+pub mod trading;
 pub mod watch;
 
 pub use net::TurmoilNet;

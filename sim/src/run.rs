@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context as _};
-use bitswarm_client::geometry::BLOCK_LEN;
 use bitswarm_client::shell::{DiskMode, Options, SeedUntil, Summary};
 use seeder::{Content, EventKind, Layout, SeederEvent, Spec};
 use sha2::{Digest, Sha256};
@@ -52,6 +51,8 @@ pub struct Shared {
     pub watches: Vec<(String, Arc<ClientWatch>)>,
     /// Block payload each seeder group served, in bytes.
     pub seeder_uploads: BTreeMap<String, u64>,
+    /// What each free-riding seeder (group, port) fetched.
+    pub free_riders: BTreeMap<(String, u16), crate::trading::FreeRider>,
 }
 
 /// Runs `sc` with `seed` (the scenario's own seed unless overridden).
@@ -116,12 +117,8 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             let geometry = content.geometry().clone();
             async move {
                 let events: seeder::Events = Arc::new(move |e: SeederEvent| {
-                    if let EventKind::Served { piece, offset, .. } = e.kind {
-                        let len = geometry.block(piece, offset / BLOCK_LEN).len;
-                        if let Ok(mut s) = shared_up.lock() {
-                            *s.seeder_uploads.entry(group_name.clone()).or_insert(0) +=
-                                u64::from(len);
-                        }
+                    if let Ok(mut s) = shared_up.lock() {
+                        crate::trading::tally(&mut s, &group_name, &geometry, &e);
                     }
                     if let Some(line) = seeder_line(&e) {
                         trace.record(&name, line);
@@ -337,7 +334,12 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             ));
         }
     }
-    failures.extend(judge_trading(sc, &s, meta.info.total_length()));
+    failures.extend(crate::trading::judge(
+        sc,
+        &s,
+        meta.info.total_length(),
+        sim_time,
+    ));
     if let Some(max) = sc.expect.max_dials {
         for (host, w) in &s.watches {
             if w.dials() > max {
@@ -393,39 +395,6 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The expectations on who uploaded what, and on rate caps: seeders uploaded at most so many
-/// torrents' worth, named leechers uploaded something, nobody finished too early.
-fn judge_trading(sc: &Scenario, s: &Shared, total: u64) -> Vec<String> {
-    let mut failures = Vec::new();
-    for (group, most) in &sc.expect.seeders_upload_at_most {
-        let up = s.seeder_uploads.get(group).copied().unwrap_or(0);
-        let times = up as f64 / total.max(1) as f64;
-        if times > *most {
-            failures.push(format!(
-                "seeders {group} uploaded {up} bytes ({times:.2}x the torrent), at most {most}x"
-            ));
-        }
-    }
-    for name in &sc.expect.uploaded {
-        if s.summaries.get(name).is_none_or(|m| m.uploaded == 0) {
-            failures.push(format!("{name} uploaded nothing"));
-        }
-    }
-    if let Some(min) = sc.expect.not_before_s {
-        for name in &sc.expect.complete {
-            if let Some(m) = s.summaries.get(name) {
-                if m.elapsed.as_secs_f64() < min {
-                    failures.push(format!(
-                        "{name} finished after {:.2}s, not before {min}s expected",
-                        m.elapsed.as_secs_f64()
-                    ));
-                }
-            }
-        }
-    }
-    failures
-}
-
 fn seeder_line(e: &SeederEvent) -> Option<String> {
     let port = e.port;
     let peer = e.peer;
@@ -458,6 +427,8 @@ fn seeder_line(e: &SeederEvent) -> Option<String> {
         EventKind::Rejoined { peer_id } => format!(":{port} rejoin {peer} as {peer_id}"),
         EventKind::RejoinFailed(why) => format!(":{port} rejoin {peer} failed: {why}"),
         EventKind::Flooded { requests } => format!(":{port} flood {peer} {requests} requests"),
+        EventKind::Received { .. } => return None,
+        EventKind::Complete => format!(":{port} complete"),
     })
 }
 

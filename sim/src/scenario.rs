@@ -268,6 +268,11 @@ pub struct Expect {
     /// Lower bound on bytes a leecher already had when it last started (proves a resume).
     #[serde(default)]
     pub min_had: Option<u64>,
+    /// Per group of free riders (`free_ride` seeders): the most the group's mean download
+    /// rate may be, as a fraction of the mean rate of the leechers in `complete`. Proves the
+    /// leechers' chokers favour the peers that upload to them.
+    #[serde(default)]
+    pub free_riders_at_most: std::collections::BTreeMap<String, f64>,
 }
 
 impl Scenario {
@@ -299,6 +304,7 @@ impl Scenario {
             .chain(&self.expect.refused)
             .chain(&self.expect.dropped)
             .chain(self.expect.seeders_upload_at_most.keys())
+            .chain(self.expect.free_riders_at_most.keys())
         {
             if !self.seeders.iter().any(|g| &g.name == name) {
                 bail!("expectation names unknown seeder group {name:?}");
@@ -311,6 +317,15 @@ impl Scenario {
             g.behaviour
                 .validate(pieces)
                 .with_context(|| format!("seeder group {:?}", g.name))?;
+        }
+        for name in self.expect.free_riders_at_most.keys() {
+            if !self
+                .seeders
+                .iter()
+                .any(|g| &g.name == name && g.behaviour.free_ride)
+            {
+                bail!("expect.free_riders_at_most names {name:?}, which is not a free_ride group");
+            }
         }
         for f in &self.tracker.faults {
             if !crate::faults::KINDS.contains(&f.kind.as_str()) {

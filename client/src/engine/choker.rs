@@ -4,7 +4,10 @@
 //! Every `choke_interval` (10 s) it gives `upload_slots` (4) regular slots to interested peers:
 //! - **while downloading**, to those that upload to us fastest (tit-for-tat), leaving out
 //!   peers that snub us (no block for the snub timeout while we wait on them): reciprocity is
-//!   what makes a swarm trade;
+//!   what makes a swarm trade. Equal rates (often zero: a trading partner with nothing new
+//!   for us this minute) go to the peer that has given us more over the connection, so a
+//!   free rider, which never gives anything, gets a regular slot only when no peer that
+//!   reciprocates wants one;
 //! - **while seeding**, round-robin: the peers that have waited longest since their last slot
 //!   go first, so every leecher gets its turn and one fast peer cannot monopolize the seed
 //!   (libtorrent's default for seeds; ranking by our upload rate instead would feed the
@@ -14,7 +17,8 @@
 //! random choked, interested peer, newly connected peers weighted three to one: it is how a
 //! newcomer with nothing to trade gets its first pieces, and how we find peers faster than
 //! our current ones. A slot that frees up (a peer loses interest or leaves) is refilled at
-//! once instead of at the next round.
+//! once, by the same ranking, instead of at the next round; the other slots stay as they are
+//! until the round.
 
 use std::time::Duration;
 
@@ -42,7 +46,7 @@ impl Engine {
     /// the optimistic unchoke if its time has come or its holder no longer qualifies.
     pub(super) fn rechoke(&mut self, now: Duration) {
         self.choker.next_round = now + self.config.choke_interval;
-        let regular = self.regular_slots(now);
+        let regular = self.regular_slots(now, self.config.upload_slots);
         let holder = self
             .peers
             .iter()
@@ -70,10 +74,10 @@ impl Engine {
         }
     }
 
-    /// The peers that get a regular slot now, best first.
-    fn regular_slots(&self, now: Duration) -> Vec<PeerKey> {
+    /// The `count` interested peers that deserve a regular slot most, best first.
+    fn regular_slots(&self, now: Duration, count: usize) -> Vec<PeerKey> {
         let seeding = self.picker.is_complete();
-        let mut ranked: Vec<(PeerKey, u64, Duration)> = self
+        let mut ranked: Vec<(PeerKey, (u64, u64), Duration)> = self
             .peers
             .iter()
             .filter(|(_, p)| p.up.interested && (seeding || !p.snubbed))
@@ -84,7 +88,7 @@ impl Engine {
                 } else {
                     now
                 };
-                (*k, p.rate.per_second(now), turn)
+                (*k, (p.rate.per_second(now), p.received), turn)
             })
             .collect();
         if seeding {
@@ -92,11 +96,7 @@ impl Engine {
         } else {
             ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         }
-        ranked
-            .into_iter()
-            .take(self.config.upload_slots)
-            .map(|(k, _, _)| k)
-            .collect()
+        ranked.into_iter().take(count).map(|(k, _, _)| k).collect()
     }
 
     /// A random choked, interested peer outside `regular`, new peers weighted up.
@@ -124,7 +124,7 @@ impl Engine {
         None
     }
 
-    /// A peer became interested: unchoke it at once if a regular slot is free.
+    /// A peer became interested: it may take a free slot at once.
     pub(super) fn on_interested(&mut self, now: Duration, key: PeerKey) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
@@ -133,18 +133,7 @@ impl Engine {
             return;
         }
         peer.up.interested = true;
-        let held = self
-            .peers
-            .values()
-            .filter(|p| !p.up.choking && !p.up.optimistic)
-            .count();
-        if held < self.config.upload_slots {
-            self.unchoke_peer(now, key);
-        } else if !self.peers.values().any(|p| p.up.optimistic) {
-            // Nobody holds the optimistic slot: this newcomer may.
-            self.choker.next_optimistic = now;
-            self.rechoke(now);
-        }
+        self.fill_slots(now);
     }
 
     /// A peer lost interest: its slot, if any, goes to someone else now.
@@ -155,7 +144,49 @@ impl Engine {
         peer.up.interested = false;
         if !peer.up.choking {
             self.choke_peer(now, key);
-            self.rechoke(now);
+            self.fill_slots(now);
+        }
+    }
+
+    /// Between rounds: gives free regular slots to the best-ranked waiting peers, and the
+    /// optimistic slot, if nobody holds it, to a random one. Nobody who holds a slot loses it:
+    /// reshuffling every slot whenever one peer's interest flips would choke and unchoke
+    /// peers many times a round, and every choke throws away the requests it had queued.
+    pub(super) fn fill_slots(&mut self, now: Duration) {
+        let holders = |e: &Engine| {
+            e.peers
+                .values()
+                .filter(|p| !p.up.choking && !p.up.optimistic)
+                .count()
+        };
+        let free = self.config.upload_slots.saturating_sub(holders(self));
+        if free > 0 {
+            let waiting: Vec<PeerKey> = self
+                .regular_slots(now, usize::MAX)
+                .into_iter()
+                .filter(|k| self.peers.get(k).is_some_and(|p| p.up.choking))
+                .take(free)
+                .collect();
+            for key in waiting {
+                self.unchoke_peer(now, key);
+                self.pump_uploads(now, key);
+            }
+        }
+        if !self.peers.values().any(|p| p.up.optimistic) {
+            let regular: Vec<PeerKey> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| !p.up.choking)
+                .map(|(k, _)| *k)
+                .collect();
+            if let Some(key) = self.pick_optimistic(now, &regular) {
+                self.choker.next_optimistic = now + self.config.optimistic_interval;
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.up.optimistic = true;
+                }
+                self.unchoke_peer(now, key);
+                self.pump_uploads(now, key);
+            }
         }
     }
 }

@@ -260,3 +260,53 @@ fn requests_while_choked_out_of_range_or_flooding_are_refused() {
     assert!(e.peer(k2).is_none());
     let _ = addr(1);
 }
+
+#[test]
+fn while_downloading_peers_that_gave_us_data_rank_above_those_that_never_did() {
+    let mut e = engine(8);
+    e.config.upload_slots = 2;
+    for key in 1..=4u64 {
+        join(&mut e, t(0), key, key as u16, key as u8, true);
+        e.message(t(0), PeerKey(key), Message::HaveAll);
+        e.message(t(0), PeerKey(key), Message::Interested);
+    }
+    // Nobody sends anything right now (every rate is zero), but 3 and 4 did, long ago.
+    for key in [3u64, 4] {
+        e.peers.get_mut(&PeerKey(key)).unwrap().received = key * 100_000;
+    }
+    drain(&mut e);
+    e.tick(t(10));
+    drain(&mut e);
+    let mut regular: Vec<u64> = e
+        .peers
+        .iter()
+        .filter(|(_, p)| !p.up.choking && !p.up.optimistic)
+        .map(|(k, _)| k.0)
+        .collect();
+    regular.sort();
+    assert_eq!(regular, vec![3, 4], "free riders (1, 2) rank last");
+}
+
+#[test]
+fn a_peer_losing_interest_frees_its_own_slot_and_no_other_changes() {
+    let mut e = seed_engine(4);
+    for key in 1..=7 {
+        interested(&mut e, key, t(0));
+    }
+    let before = holders(&e);
+    assert_eq!(before.len(), e.config.upload_slots + 1);
+    let regular = *before
+        .iter()
+        .find(|k| !e.peers[&PeerKey(**k)].up.optimistic)
+        .unwrap();
+    e.message(t(3), PeerKey(regular), Message::NotInterested);
+    let acts = drain(&mut e);
+    assert_eq!(choked(&acts), vec![PeerKey(regular)], "{acts:?}");
+    let fresh = unchoked(&acts);
+    assert_eq!(fresh.len(), 1, "one waiting peer takes the slot: {acts:?}");
+    assert!(!before.contains(&fresh[0].0));
+    let after = holders(&e);
+    for k in before.iter().filter(|k| **k != regular) {
+        assert!(after.contains(k), "holder {k} kept its slot");
+    }
+}

@@ -130,15 +130,15 @@ impl Engine {
         for r in &peer.in_flight {
             self.picker.release(key, r.block);
         }
-        if !peer.up.choking {
-            // Its upload slot goes to someone else at once.
-            self.choker.next_round = now;
-        }
         self.picker.release_exclusive(key);
         self.picker.remove_availability(&peer.pieces);
         self.swarm
             .disconnected(now, peer.addr, peer.outgoing, reason, peer.delivered);
         self.refill_due = true;
+        if !peer.up.choking {
+            // Its upload slot goes to someone else at once.
+            self.fill_slots(now);
+        }
     }
 
     /// Dials candidates whose time has come, while there is room for more peers.

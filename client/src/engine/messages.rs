@@ -227,6 +227,7 @@ impl Engine {
         };
         if peer.take_request(block) {
             peer.rate.add(now, len);
+            peer.received += len;
             peer.last_block_at = now;
             peer.snubbed = false;
             peer.delivered = true;

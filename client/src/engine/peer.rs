@@ -105,6 +105,9 @@ pub struct Peer {
     pub extended_seen: bool,
     /// Payload bytes received from this peer, for the request queue depth.
     pub rate: Rate,
+    /// Payload bytes of our requests it answered, over the whole connection: the choker's
+    /// tie-break, so a peer that has ever given us data ranks above one that never has.
+    pub received: u64,
     /// When the connection was admitted, for the squatting grace.
     pub connected_at: Duration,
     /// The last time a requested block arrived (or when requests started), for snub detection.
@@ -200,6 +203,7 @@ impl Peer {
             reqq: None,
             extended_seen: false,
             rate: Rate::default(),
+            received: 0,
             connected_at: now,
             last_block_at: now,
             last_heard_at: now,

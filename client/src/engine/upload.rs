@@ -18,9 +18,11 @@ use super::{Action, Engine, PeerKey, Violation};
 /// How much time's worth of a peer's measured upload rate we keep read or queued for it.
 pub const UPLOAD_WINDOW_TIME: Duration = Duration::from_secs(1);
 
-/// The smallest upload window: four blocks, so a new or slow peer's stream never runs dry
-/// for want of a read.
-pub const MIN_UPLOAD_WINDOW: u64 = 4 * BLOCK_LEN as u64;
+/// The smallest upload window: two blocks, so a new or slow peer's stream never runs dry
+/// for want of a read, while a cancel still reaches every block behind those two (a slow or
+/// capped peer takes seconds per block, and a block already handed to its socket cannot be
+/// called back: an endgame duplicate the requester has cancelled arrives anyway).
+pub const MIN_UPLOAD_WINDOW: u64 = 2 * BLOCK_LEN as u64;
 
 impl Engine {
     /// A request from `key`: checked, then queued, refused (BEP 6 reject) or dropped.

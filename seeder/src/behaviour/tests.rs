@@ -298,3 +298,18 @@ fn hostile_peer_fields_are_validated() {
     assert!(toml::from_str::<Behaviour>("request_flood = -1").is_err());
     assert!(toml::from_str::<Behaviour>("rejoin_after_ms = \"soon\"").is_err());
 }
+
+#[test]
+fn a_free_rider_claims_nothing() {
+    let b = parse("free_ride = true\npieces = []");
+    assert_eq!(b.validate(10), Ok(()));
+    let plan = b.piece_plan(10, 0, 1, &mut rng(1));
+    assert!(plan.claimed.is_empty(), "it has nothing to offer");
+    assert_eq!(
+        parse("free_ride = true")
+            .validate(10)
+            .unwrap_err()
+            .to_string(),
+        "free_ride needs pieces = []"
+    );
+}

@@ -14,6 +14,7 @@
 mod blocks;
 mod ending;
 mod flood;
+mod leech;
 mod opening;
 mod requests;
 mod serving;
@@ -37,6 +38,8 @@ use crate::behaviour::{Behaviour, PiecePlan};
 use crate::content::Content;
 use crate::event::{EventKind, Events, SeederEvent};
 use crate::rejoin::Book;
+pub(crate) use leech::Fetch;
+pub use leech::FREE_RIDE_PIPELINE;
 
 /// How long a peer has to send its handshake (the client's own limit is the same).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -99,6 +102,8 @@ pub(crate) struct Shared {
     pub decoder: Decoder,
     /// Where the swarm's peers listen, for `rejoin_after_ms`.
     pub book: Book,
+    /// What a free rider (`free_ride`) has fetched and asked for, over all its connections.
+    pub fetch: Option<std::sync::Mutex<Fetch>>,
 }
 
 impl Shared {
@@ -204,7 +209,9 @@ where
         reason: None,
     };
     let mut conn = Conn::new(stream, peer, shared, peer_id, dialled, seed);
-    let (rejoin, reason) = match conn.run().await {
+    let ended = conn.run().await;
+    conn.leech_release();
+    let (rejoin, reason) = match ended {
         Ended::ByPeer(reason) => (true, reason),
         Ended::BySeeder(reason) => (false, reason),
     };
@@ -250,6 +257,8 @@ struct Conn<S> {
     push_at: Option<Instant>,
     /// The piece whose first block is pushed next.
     push_piece: u32,
+    /// What a free rider knows of the peer and has asked of it.
+    leech: leech::Leech,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -282,6 +291,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             trickle_at: now,
             push_at: None,
             push_piece: 0,
+            leech: leech::Leech::default(),
         }
     }
 

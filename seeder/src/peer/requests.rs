@@ -23,6 +23,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     fn on_message(&mut self, msg: Message) -> Result<(), Ended> {
+        if self.leech_on_message(&msg)? {
+            return Ok(());
+        }
         match msg {
             Message::Interested => {
                 let b = &self.shared.behaviour;
@@ -43,7 +46,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     }
                 }
             }
-            // A seeder wants nothing: the peer's pieces, interest and choking do not matter,
+            // A seeder (free riders aside) wants nothing: the peer's pieces, interest and choking do not matter,
             // and extension messages (BEP 10) are not negotiated, so they are ignored.
             _ => {}
         }

@@ -69,6 +69,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Wake::Read(Ok(_)) => {
                 self.last_heard = Instant::now();
                 self.on_bytes()?;
+                self.leech_step();
             }
             Wake::Read(Err(e)) => return Err(Ended::peer(format!("read: {e}"))),
             Wake::Flap => self.flap(),
