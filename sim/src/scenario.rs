@@ -273,6 +273,11 @@ pub struct Expect {
     /// leechers' chokers favour the peers that upload to them.
     #[serde(default)]
     pub free_riders_at_most: std::collections::BTreeMap<String, f64>,
+    /// Per leecher: the simulated time (from the start of the run) by which it must have
+    /// verified its first piece. With a late joiner that has nothing to trade, proves the
+    /// optimistic unchoke let it in.
+    #[serde(default)]
+    pub first_piece_by_s: std::collections::BTreeMap<String, f64>,
 }
 
 impl Scenario {
@@ -291,7 +296,13 @@ impl Scenario {
         if self.leechers.is_empty() {
             bail!("no leechers");
         }
-        for name in self.expect.complete.iter().chain(&self.expect.uploaded) {
+        for name in self
+            .expect
+            .complete
+            .iter()
+            .chain(&self.expect.uploaded)
+            .chain(self.expect.first_piece_by_s.keys())
+        {
             if !self.leechers.iter().any(|l| &l.name == name) {
                 bail!("expect.complete names unknown leecher {name:?}");
             }

@@ -46,7 +46,7 @@ pub fn tally(s: &mut Shared, group: &str, geometry: &Geometry, e: &SeederEvent) 
 
 /// The expectations on who uploaded what, and on rate caps: seeders uploaded at most so many
 /// torrents' worth, named leechers uploaded something, nobody finished too early, free riders
-/// downloaded slower than the peers that reciprocate.
+/// downloaded slower than the peers that reciprocate, a newcomer got its first piece in time.
 pub fn judge(sc: &Scenario, s: &Shared, total: u64, end: Duration) -> Vec<String> {
     let mut failures = Vec::new();
     for (group, most) in &sc.expect.seeders_upload_at_most {
@@ -76,6 +76,22 @@ pub fn judge(sc: &Scenario, s: &Shared, total: u64, end: Duration) -> Vec<String
         }
     }
     failures.extend(judge_free_riders(sc, s, total, end));
+    for (name, by) in &sc.expect.first_piece_by_s {
+        let first = s
+            .watches
+            .iter()
+            .filter(|(host, _)| host == name)
+            .filter_map(|(_, w)| w.first_verified_at())
+            .min();
+        match first {
+            Some(at) if at.as_secs_f64() <= *by => {}
+            Some(at) => failures.push(format!(
+                "{name} verified its first piece at {:.2}s, expected by {by}s",
+                at.as_secs_f64()
+            )),
+            None => failures.push(format!("{name} never verified a piece, expected by {by}s")),
+        }
+    }
     failures
 }
 

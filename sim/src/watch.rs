@@ -46,6 +46,8 @@ struct State {
     dropped: BTreeSet<SocketAddr>,
     /// Connections the client dialled (made or failed).
     dials: u64,
+    /// Simulated time of the first piece verified.
+    first_verified_at: Option<std::time::Duration>,
 }
 
 /// The observer given to one simulated client.
@@ -102,6 +104,11 @@ impl ClientWatch {
             .lock()
             .map(|s| s.dropped.clone())
             .unwrap_or_default()
+    }
+
+    /// When the client verified its first piece, in simulated time.
+    pub fn first_verified_at(&self) -> Option<std::time::Duration> {
+        self.state.lock().ok().and_then(|s| s.first_verified_at)
     }
 
     /// Dials the client made, successful or not.
@@ -254,6 +261,9 @@ impl Observer for ClientWatch {
             }
             Trace::PieceVerified(p) => {
                 s.verified.insert(p);
+                if s.first_verified_at.is_none() {
+                    s.first_verified_at = turmoil::sim_elapsed();
+                }
             }
             Trace::PieceFailed(p) => {
                 self.trace

@@ -14,9 +14,9 @@
 //!   best-connected peers and starve the rest of the swarm of new pieces).
 //!
 //! One more slot, the **optimistic unchoke**, moves every `optimistic_interval` (30 s) to a
-//! random choked, interested peer, newly connected peers weighted three to one: it is how a
-//! newcomer with nothing to trade gets its first pieces, and how we find peers faster than
-//! our current ones. A slot that frees up (a peer loses interest or leaves) is refilled at
+//! random choked, interested peer: one we have never unchoked if there is one, else any, newly
+//! connected peers weighted three to one. It is how a newcomer with nothing to trade gets its
+//! first pieces, and how we find peers faster than our current ones. A slot that frees up (a peer loses interest or leaves) is refilled at
 //! once, by the same ranking, instead of at the next round; the other slots stay as they are
 //! until the round.
 
@@ -99,16 +99,26 @@ impl Engine {
         ranked.into_iter().take(count).map(|(k, _, _)| k).collect()
     }
 
-    /// A random choked, interested peer outside `regular`, new peers weighted up.
+    /// A random choked, interested peer outside `regular`: one we have never unchoked if
+    /// there is any (a newcomer gets the next rotation of every peer it joins, so its first
+    /// pieces come within one rotation instead of after several lost draws), else any, new
+    /// peers weighted up.
     fn pick_optimistic(&mut self, now: Duration, regular: &[PeerKey]) -> Option<PeerKey> {
-        let pool: Vec<(PeerKey, u32)> = self
+        let pool: Vec<(PeerKey, bool, u32)> = self
             .peers
             .iter()
             .filter(|(k, p)| p.up.interested && !regular.contains(k))
             .map(|(k, p)| {
                 let new = now.saturating_sub(p.connected_at) < NEW_PEER;
-                (*k, if new { NEW_PEER_WEIGHT } else { 1 })
+                let never = p.up.slot_lost_at.is_none() && p.up.choking;
+                (*k, never, if new { NEW_PEER_WEIGHT } else { 1 })
             })
+            .collect();
+        let never_unchoked = pool.iter().any(|(_, never, _)| *never);
+        let pool: Vec<(PeerKey, u32)> = pool
+            .into_iter()
+            .filter(|(_, never, _)| *never || !never_unchoked)
+            .map(|(k, _, w)| (k, w))
             .collect();
         let total: u32 = pool.iter().map(|(_, w)| w).sum();
         if total == 0 {
