@@ -278,6 +278,11 @@ pub struct Expect {
     /// optimistic unchoke let it in.
     #[serde(default)]
     pub first_piece_by_s: std::collections::BTreeMap<String, f64>,
+    /// Per leecher: the range its download time (from its last start to completion, in
+    /// simulated seconds) must fall in. With a rate cap on the only source, proves the cap
+    /// holds from both sides (no faster, and not much slower).
+    #[serde(default)]
+    pub elapsed_s: std::collections::BTreeMap<String, (f64, f64)>,
 }
 
 impl Scenario {
@@ -302,6 +307,7 @@ impl Scenario {
             .iter()
             .chain(&self.expect.uploaded)
             .chain(self.expect.first_piece_by_s.keys())
+            .chain(self.expect.elapsed_s.keys())
         {
             if !self.leechers.iter().any(|l| &l.name == name) {
                 bail!("expect.complete names unknown leecher {name:?}");

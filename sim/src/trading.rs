@@ -76,6 +76,18 @@ pub fn judge(sc: &Scenario, s: &Shared, total: u64, end: Duration) -> Vec<String
         }
     }
     failures.extend(judge_free_riders(sc, s, total, end));
+    for (name, (low, high)) in &sc.expect.elapsed_s {
+        match s.summaries.get(name).filter(|m| m.complete) {
+            Some(m) if (*low..=*high).contains(&m.elapsed.as_secs_f64()) => {}
+            Some(m) => failures.push(format!(
+                "{name} took {:.2}s, expected {low}s to {high}s",
+                m.elapsed.as_secs_f64()
+            )),
+            None => failures.push(format!(
+                "{name} did not complete, expected in {low}s to {high}s"
+            )),
+        }
+    }
     for (name, by) in &sc.expect.first_piece_by_s {
         let first = s
             .watches

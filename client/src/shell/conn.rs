@@ -264,14 +264,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     loop {
         let first = outbox.recv().await?;
         let mut payload = encode(&first, &mut buf);
-        // Under an upload cap, one block per turn at the bucket: it serves its callers in
-        // order, so each connection's share is what it takes per turn, and a peer with a deep
-        // queue must not take sixteen blocks to another's one.
-        while if up.limit.is_some() {
-            payload == 0
-        } else {
-            buf.len() < 256 * 1024
-        } {
+        while buf.len() < 256 * 1024 {
             match outbox.try_recv() {
                 Ok(msg) => payload += encode(&msg, &mut buf),
                 Err(_) => break,
