@@ -12,13 +12,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, Instrument};
 
 use crate::engine::{Handshaken, PeerKey, Reason};
-use crate::wire::{Decoder, Handshake, Message, Reserved, HANDSHAKE_LEN};
+use crate::wire::{encode_piece_header, Decoder, Handshake, Message, Reserved, HANDSHAKE_LEN};
 use crate::{InfoHash, PeerId};
 
 pub use crate::engine::HandshakeError;
@@ -251,33 +254,33 @@ struct Uplink {
     limit: Option<Arc<RateLimiter>>,
 }
 
-/// Writes queued messages, coalescing whatever is queued into one write, and reports the
-/// block payload written ([`Event::Uploaded`]); `None` when the torrent dropped the link (it
-/// closed the connection itself).
+/// Writes queued messages, coalescing whatever is queued into one vectored write, and
+/// reports the block payload written ([`Event::Uploaded`]); `None` when the torrent dropped the
+/// link (it closed the connection itself).
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut outbox: mpsc::UnboundedReceiver<Message>,
     queued: &AtomicUsize,
     up: &Uplink,
 ) -> Option<Reason> {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut batch = Batch::default();
     loop {
         let first = outbox.recv().await?;
-        let mut payload = encode(&first, &mut buf);
-        while buf.len() < 256 * 1024 {
+        batch.push(&first);
+        while batch.len < 256 * 1024 {
             match outbox.try_recv() {
-                Ok(msg) => payload += encode(&msg, &mut buf),
+                Ok(msg) => batch.push(&msg),
                 Err(_) => break,
             }
         }
+        let (len, payload) = batch.seal();
         if let (Some(limit), true) = (&up.limit, payload > 0) {
             limit.consume(payload as usize).await;
         }
-        if let Err(reason) = write_all(&mut writer, &buf).await {
+        if let Err(reason) = write_all(&mut writer, &mut batch.parts).await {
             return Some(reason);
         }
-        queued.fetch_sub(buf.len(), Ordering::Relaxed);
-        buf.clear();
+        queued.fetch_sub(len, Ordering::Relaxed);
         if payload > 0 {
             let done = Event::Uploaded {
                 key: up.key,
@@ -288,24 +291,81 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Appends `msg` to `buf`; the block payload it carries.
-fn encode(msg: &Message, buf: &mut BytesMut) -> u64 {
-    msg.encode(buf);
-    match msg {
-        Message::Piece { data, .. } => data.len() as u64,
-        _ => 0,
+/// Messages on their way to one write: small messages and block headers encoded together, a
+/// block's data kept as the `Bytes` it came in (a slice of the read cache), never copied.
+#[derive(Default)]
+struct Batch {
+    /// What goes out, in order.
+    parts: VecDeque<Bytes>,
+    /// Encoded bytes not yet split off into `parts`.
+    small: BytesMut,
+    /// Bytes in the batch.
+    len: usize,
+    /// Block payload bytes in the batch.
+    payload: u64,
+}
+
+impl Batch {
+    fn push(&mut self, msg: &Message) {
+        self.len += msg.encoded_len();
+        match msg {
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => {
+                let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                encode_piece_header(*piece, *offset, len, &mut self.small);
+                self.parts.push_back(self.small.split().freeze());
+                self.parts.push_back(data.clone());
+                self.payload += data.len() as u64;
+            }
+            _ => msg.encode(&mut self.small),
+        }
+    }
+
+    /// Ends the batch: its length and block payload, the counts reset for the next one.
+    fn seal(&mut self) -> (usize, u64) {
+        if !self.small.is_empty() {
+            self.parts.push_back(self.small.split().freeze());
+        }
+        (
+            std::mem::take(&mut self.len),
+            std::mem::take(&mut self.payload),
+        )
     }
 }
 
-/// Writes all of `buf`, failing if any single write makes no progress for [`WRITE_TIMEOUT`]
-/// (a slow reader is fine; one that stopped reading is not).
-async fn write_all<W: AsyncWrite + Unpin>(writer: &mut W, mut buf: &[u8]) -> Result<(), Reason> {
-    while !buf.is_empty() {
-        match tokio::time::timeout(WRITE_TIMEOUT, writer.write(buf)).await {
+/// The most slices handed to one vectored write (Linux takes up to 1024).
+const MAX_SLICES: usize = 64;
+
+/// Writes all of `parts`, failing if any single write makes no progress for
+/// [`WRITE_TIMEOUT`] (a slow reader is fine; one that stopped reading is not).
+async fn write_all<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    parts: &mut VecDeque<Bytes>,
+) -> Result<(), Reason> {
+    while !parts.is_empty() {
+        let slices: Vec<IoSlice<'_>> = parts
+            .iter()
+            .take(MAX_SLICES)
+            .map(|b| IoSlice::new(b))
+            .collect();
+        let n = match tokio::time::timeout(WRITE_TIMEOUT, writer.write_vectored(&slices)).await {
             Ok(Ok(0)) => return Err(Reason::Io(std::io::ErrorKind::WriteZero)),
-            Ok(Ok(n)) => buf = buf.get(n..).unwrap_or_default(),
+            Ok(Ok(n)) => n,
             Ok(Err(e)) => return Err(Reason::Io(e.kind())),
             Err(_) => return Err(Reason::WriteTimeout),
+        };
+        drop(slices);
+        let mut left = n;
+        while let Some(front) = parts.front_mut() {
+            if front.len() > left {
+                front.advance(left);
+                break;
+            }
+            left -= front.len();
+            parts.pop_front();
         }
     }
     Ok(())
