@@ -51,7 +51,7 @@ impl ReadCache {
         geometry: &Geometry,
         block: BlockRef,
     ) -> Result<Bytes, StorageError> {
-        if let Some(hit) = self.lookup(block) {
+        if let Some(hit) = self.cached(block) {
             return Ok(hit);
         }
         let piece_len = geometry.piece_len(block.piece);
@@ -70,7 +70,8 @@ impl ReadCache {
         Ok(hit)
     }
 
-    fn lookup(&self, block: BlockRef) -> Option<Bytes> {
+    /// The bytes of `block` if a cached chunk holds them.
+    pub fn cached(&self, block: BlockRef) -> Option<Bytes> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.clock += 1;
         let clock = inner.clock;

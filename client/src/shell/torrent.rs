@@ -330,7 +330,11 @@ impl<'a, N: Net> Torrent<'a, N> {
                 piece,
                 block_hashes,
             } => self.disk.verify(piece, block_hashes),
-            Action::Read { key, block } => self.disk.read(key, block),
+            Action::Read { key, block } => {
+                if let Some(data) = self.disk.read(key, block) {
+                    self.engine.block_read(self.now(), key, block, data);
+                }
+            }
             Action::Notice(n) => super::log_notice(&n, self.engine.left()),
         }
     }
