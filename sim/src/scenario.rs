@@ -200,6 +200,10 @@ pub struct LeecherSpec {
     /// Regular upload slots of the choker (default: the engine's).
     #[serde(default)]
     pub upload_slots: Option<usize>,
+    /// Starts with every file already written (a bitswarm seeder: it checks the data, finds
+    /// every piece, and serves; with `seed` it keeps serving until every leecher is done).
+    #[serde(default)]
+    pub starts_complete: bool,
 }
 
 /// A network fault or host crash at a simulated time.
@@ -283,6 +287,10 @@ pub struct Expect {
     /// holds from both sides (no faster, and not much slower).
     #[serde(default)]
     pub elapsed_s: std::collections::BTreeMap<String, (f64, f64)>,
+    /// Per leecher, the most it may upload in all, in multiples of the torrent size: with a
+    /// `starts_complete` origin, proves the others trade among themselves.
+    #[serde(default)]
+    pub leechers_upload_at_most: std::collections::BTreeMap<String, f64>,
 }
 
 impl Scenario {
@@ -308,6 +316,7 @@ impl Scenario {
             .chain(&self.expect.uploaded)
             .chain(self.expect.first_piece_by_s.keys())
             .chain(self.expect.elapsed_s.keys())
+            .chain(self.expect.leechers_upload_at_most.keys())
         {
             if !self.leechers.iter().any(|l| &l.name == name) {
                 bail!("expect.complete names unknown leecher {name:?}");

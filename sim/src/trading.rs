@@ -8,6 +8,10 @@ use seeder::{EventKind, SeederEvent};
 
 use crate::run::Shared;
 use crate::scenario::Scenario;
+use anyhow::Context as _;
+use bitswarm_client::Metainfo;
+use std::io::Write as _;
+use std::path::Path;
 
 /// What one free-riding seeder fetched.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +80,15 @@ pub fn judge(sc: &Scenario, s: &Shared, total: u64, end: Duration) -> Vec<String
         }
     }
     failures.extend(judge_free_riders(sc, s, total, end));
+    for (name, most) in &sc.expect.leechers_upload_at_most {
+        let up = s.summaries.get(name).map_or(0, |m| m.uploaded);
+        let times = up as f64 / total.max(1) as f64;
+        if times > *most {
+            failures.push(format!(
+                "{name} uploaded {up} bytes ({times:.2}x the torrent), at most {most}x"
+            ));
+        }
+    }
     for (name, (low, high)) in &sc.expect.elapsed_s {
         match s.summaries.get(name).filter(|m| m.complete) {
             Some(m) if (*low..=*high).contains(&m.elapsed.as_secs_f64()) => {}
@@ -166,4 +179,27 @@ fn judge_free_riders(sc: &Scenario, s: &Shared, total: u64, end: Duration) -> Ve
         }
     }
     failures
+}
+
+/// Writes every file of the torrent under `dir`, as a seeder that has it all keeps it.
+pub fn write_content(content: &seeder::Content, meta: &Metainfo, dir: &Path) -> anyhow::Result<()> {
+    let geometry = content.geometry();
+    let mut buf = vec![0u8; 1 << 20];
+    for i in 0..geometry.file_count() {
+        let path = dir.join(meta.info.file_path(i));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        let (start, len) = (geometry.file_offset(i), geometry.file_length(i));
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            content.read(start + done, &mut buf[..n]);
+            file.write_all(&buf[..n])?;
+            done += n as u64;
+        }
+    }
+    Ok(())
 }

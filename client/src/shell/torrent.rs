@@ -162,6 +162,10 @@ impl<'a, N: Net> Torrent<'a, N> {
             "existing data checked"
         );
         let started_complete = have.is_full();
+        if started_complete {
+            // Complete from the start: no verification will say so later.
+            opts.watch.record(Trace::Complete);
+        }
         let config = crate::engine::Config {
             seeding: opts.seed_until.is_some(),
             ..opts.engine.clone()
