@@ -324,3 +324,48 @@ fn a_peer_losing_interest_frees_its_own_slot_and_no_other_changes() {
         assert!(after.contains(k), "holder {k} kept its slot");
     }
 }
+
+#[test]
+fn the_request_queue_and_its_duplicate_index_agree() {
+    let mut e = seed_engine(64);
+    e.config.upload_window = 2 * u64::from(BLOCK_LEN);
+    interested(&mut e, 1, t(0));
+    let k = PeerKey(1);
+    let agree = |e: &Engine| {
+        let up = &e.peers[&k].up;
+        let queue: std::collections::BTreeSet<BlockRef> = up.queue.iter().copied().collect();
+        assert_eq!(queue, up.queued);
+        assert_eq!(up.queue.len(), up.queued.len(), "no duplicates queued");
+    };
+    let blocks: Vec<BlockRef> = (0..8).map(|p| e.picker.geometry().block(p, 0)).collect();
+    for b in blocks.iter().chain(&blocks) {
+        e.message(t(1), k, Message::Request(*b));
+        agree(&e);
+    }
+    assert_eq!(
+        e.peers[&k].up.queue.len(),
+        6,
+        "two read, six waiting, none twice"
+    );
+    e.message(t(1), k, Message::Cancel(blocks[5]));
+    agree(&e);
+    // A cancel of something never queued changes nothing.
+    e.message(t(1), k, Message::Cancel(e.picker.geometry().block(40, 0)));
+    agree(&e);
+    // A re-request after a cancel is queued again.
+    e.message(t(1), k, Message::Request(blocks[5]));
+    agree(&e);
+    e.block_read(
+        t(2),
+        k,
+        blocks[0],
+        Bytes::from(vec![7u8; BLOCK_LEN as usize]),
+    );
+    e.uploaded(t(2), k, u64::from(BLOCK_LEN));
+    agree(&e);
+    e.config.upload_slots = 0;
+    e.rechoke(t(20));
+    agree(&e);
+    assert!(e.peers[&k].up.queue.is_empty() || !e.peers[&k].up.choking);
+    drain(&mut e);
+}

@@ -142,6 +142,9 @@ pub struct Upload {
     pub interested: bool,
     /// Its requests we will serve, oldest first, at most `max_requests_in`.
     pub queue: VecDeque<BlockRef>,
+    /// The same requests as `queue`, for the duplicate check: with a `reqq` of 2000 a linear
+    /// search per request was 8% of a fast seeder's CPU.
+    pub queued: BTreeSet<BlockRef>,
     /// Blocks handed to storage for it whose data has not come back yet.
     pub reading: Vec<BlockRef>,
     /// Block bytes being read for it or queued to its socket and not yet written: the window
@@ -162,6 +165,7 @@ impl Default for Upload {
             choking: true,
             interested: false,
             queue: VecDeque::new(),
+            queued: BTreeSet::new(),
             reading: Vec::new(),
             pending: 0,
             rate: Rate::default(),

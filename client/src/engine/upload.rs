@@ -48,13 +48,14 @@ impl Engine {
             }
             return Ok(());
         }
-        if peer.up.queue.contains(&block) || peer.up.reading.contains(&block) {
+        if peer.up.queued.contains(&block) || peer.up.reading.contains(&block) {
             return Ok(());
         }
         if peer.up.queue.len() >= max {
             return Err(Violation::RequestFlood { queued: max });
         }
         peer.up.queue.push_back(block);
+        peer.up.queued.insert(block);
         self.pump_uploads(now, key);
         Ok(())
     }
@@ -65,10 +66,11 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let queued = match peer.up.queue.iter().position(|b| *b == block) {
-            Some(i) => peer.up.queue.remove(i).is_some(),
-            None => false,
-        };
+        let queued = peer.up.queued.remove(&block)
+            && match peer.up.queue.iter().position(|b| *b == block) {
+                Some(i) => peer.up.queue.remove(i).is_some(),
+                None => false,
+            };
         let reading = match peer.up.reading.iter().position(|b| *b == block) {
             Some(i) => {
                 peer.up.reading.remove(i);
@@ -104,6 +106,7 @@ impl Engine {
             let Some(block) = peer.up.queue.pop_front() else {
                 break;
             };
+            peer.up.queued.remove(&block);
             peer.up.pending += u64::from(block.len);
             peer.up.reading.push(block);
             self.actions.push_back(Action::Read { key, block });
@@ -173,6 +176,7 @@ impl Engine {
         peer.up.slot_lost_at = Some(now);
         let fast = peer.fast;
         let mut refused: Vec<BlockRef> = peer.up.queue.drain(..).collect();
+        peer.up.queued.clear();
         refused.append(&mut peer.up.reading);
         peer.up.pending = 0;
         self.send(now, key, Message::Choke);
