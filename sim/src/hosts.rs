@@ -1,9 +1,11 @@
 //! The simulated hosts of a scenario: the tracker, the leechers, and the faults applied to them.
 
+use std::io::Write as _;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use bitswarm_client::shell::observe::Watch;
 use bitswarm_client::shell::{self, Options, Progress};
 use bitswarm_client::Metainfo;
@@ -128,5 +130,28 @@ pub fn apply_fault(
     }
     let target = f.b.as_deref().map(|b| format!(" {b}")).unwrap_or_default();
     trace.record("sim", format_args!("{} {}{target}", f.action, f.a));
+    Ok(())
+}
+
+/// Writes every file of the torrent under `dir`, as a seeder that has it all keeps it.
+pub fn write_content(content: &seeder::Content, meta: &Metainfo, dir: &Path) -> anyhow::Result<()> {
+    let geometry = content.geometry();
+    let mut buf = vec![0u8; 1 << 20];
+    for i in 0..geometry.file_count() {
+        let path = dir.join(meta.info.file_path(i));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        let (start, len) = (geometry.file_offset(i), geometry.file_length(i));
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            content.read(start + done, &mut buf[..n]);
+            file.write_all(&buf[..n])?;
+            done += n as u64;
+        }
+    }
     Ok(())
 }

@@ -158,7 +158,7 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         let dir: PathBuf = dirs.path().join(&l.name);
         std::fs::create_dir_all(&dir)?;
         if l.starts_complete {
-            crate::trading::write_content(&content, &meta, &dir)?;
+            crate::hosts::write_content(&content, &meta, &dir)?;
         }
         let mut opts = Options::new(dir, seed ^ (0x1ee_c4e7 + i as u64));
         opts.listen = SocketAddr::from(([0, 0, 0, 0], LEECHER_PORT));

@@ -8,10 +8,6 @@ use seeder::{EventKind, SeederEvent};
 
 use crate::run::Shared;
 use crate::scenario::Scenario;
-use anyhow::Context as _;
-use bitswarm_client::Metainfo;
-use std::io::Write as _;
-use std::path::Path;
 
 /// What one free-riding seeder fetched.
 #[derive(Debug, Clone, Default)]
@@ -152,7 +148,7 @@ fn judge_free_riders(sc: &Scenario, s: &Shared, total: u64, end: Duration) -> Ve
         let Some(g) = sc.seeders.iter().find(|g| &g.name == group) else {
             continue;
         };
-        let join = (g.behaviour.join_at().as_secs_f64()).max(first_join);
+        let join = g.behaviour.join_at().as_secs_f64().max(first_join);
         let rates: Vec<f64> = (0..g.count)
             .map(|k| {
                 let port = g.base_port + k as u16;
@@ -179,27 +175,4 @@ fn judge_free_riders(sc: &Scenario, s: &Shared, total: u64, end: Duration) -> Ve
         }
     }
     failures
-}
-
-/// Writes every file of the torrent under `dir`, as a seeder that has it all keeps it.
-pub fn write_content(content: &seeder::Content, meta: &Metainfo, dir: &Path) -> anyhow::Result<()> {
-    let geometry = content.geometry();
-    let mut buf = vec![0u8; 1 << 20];
-    for i in 0..geometry.file_count() {
-        let path = dir.join(meta.info.file_path(i));
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut file = std::fs::File::create(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        let (start, len) = (geometry.file_offset(i), geometry.file_length(i));
-        let mut done = 0u64;
-        while done < len {
-            let n = (len - done).min(buf.len() as u64) as usize;
-            content.read(start + done, &mut buf[..n]);
-            file.write_all(&buf[..n])?;
-            done += n as u64;
-        }
-    }
-    Ok(())
 }

@@ -43,6 +43,15 @@ fn choked(actions: &[Action]) -> Vec<PeerKey> {
         .collect()
 }
 
+/// The peers holding a regular (not optimistic) upload slot, in key order.
+fn regular_holders(e: &Engine) -> Vec<u64> {
+    e.peers
+        .iter()
+        .filter(|(_, p)| !p.up.choking && !p.up.optimistic)
+        .map(|(k, _)| k.0)
+        .collect()
+}
+
 /// The peers we currently upload to.
 fn holders(e: &Engine) -> Vec<u64> {
     e.peers
@@ -78,13 +87,7 @@ fn while_downloading_the_fastest_uploaders_to_us_keep_their_slots() {
     drain(&mut e);
     e.tick(t(10));
     drain(&mut e);
-    let mut regular: Vec<u64> = e
-        .peers
-        .iter()
-        .filter(|(_, p)| !p.up.choking && !p.up.optimistic)
-        .map(|(k, _)| k.0)
-        .collect();
-    regular.sort();
+    let regular = regular_holders(&e);
     assert_eq!(regular, vec![3, 4, 5, 6], "tit-for-tat: the four fastest");
 }
 
@@ -291,13 +294,7 @@ fn while_downloading_peers_that_gave_us_data_rank_above_those_that_never_did() {
     drain(&mut e);
     e.tick(t(10));
     drain(&mut e);
-    let mut regular: Vec<u64> = e
-        .peers
-        .iter()
-        .filter(|(_, p)| !p.up.choking && !p.up.optimistic)
-        .map(|(k, _)| k.0)
-        .collect();
-    regular.sort();
+    let regular = regular_holders(&e);
     assert_eq!(regular, vec![3, 4], "free riders (1, 2) rank last");
 }
 
