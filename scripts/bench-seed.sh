@@ -13,6 +13,9 @@
 # - time = the leecher's own `elapsed` (tests/peers/lt_leech.py: from adding the torrent to every
 #   piece verified), so announce, peer discovery, the handshake and the seeder's unchoke delay
 #   are included, as a user would see them; MiB/s = size / time.
+# - transfer MiB/s = size / (time - first_byte), first_byte being when the leecher saw its first
+#   payload byte: the part of the run the seeder decides. The ~0.5 s before it is the leecher's
+#   own start (libtorrent connects new peers on its 0.5 s tick) and the same for every seeder.
 # - peak RSS = `/usr/bin/time -f %M` of the seeder process over its whole life: its start-up
 #   check of the content and the upload (libtorrent's counts mmap'd pages).
 # - every run gets a fresh tracker (a killed seeder would stay listed), a fresh seeder (Transmission
@@ -23,7 +26,8 @@
 #   before it counts.
 # - the leecher dials the seeder (Transmission never dials loopback peers it learns from a
 #   tracker; bitswarm and libtorrent would, but the leecher announces after them).
-# Prints a markdown table: median MiB/s, runs that completed, median peak RSS of the seeder.
+# Prints a markdown table: median MiB/s, median transfer MiB/s, runs that completed, median peak
+# RSS of the seeder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -165,9 +169,10 @@ EOF
   seeder_pid=$!
 }
 
-# Runs seeder $1 once (run number $2); appends "seeder seconds rss_kib status" to results.
+# Runs seeder $1 once (run number $2); appends "seeder seconds first_byte_seconds rss_kib
+# status" to results.
 run_one() {
-  local seeder=$1 n=$2 log dl port secs=0 rss status=ok
+  local seeder=$1 n=$2 log dl port secs=0 first=0 rss status=ok
   log=$work/logs/$seeder-$n
   dl=$work/dl
   rm -rf "$dl"
@@ -188,6 +193,7 @@ run_one() {
       status=corrupt
     else
       secs=$(awk '$1 == "elapsed" { print $2 }' "$log.leech.out")
+      first=$(awk '$1 == "first_byte" { print $2 }' "$log.leech.out")
     fi
     leecher_pid=""
   fi
@@ -197,7 +203,7 @@ run_one() {
   tracker_pid=""
   rss=$(tail -n 1 "$log.rss" 2>/dev/null || echo 0)
   [[ $rss =~ ^[0-9]+$ ]] || rss=0
-  echo "$seeder $secs $rss $status" >>"$work/results"
+  echo "$seeder $secs $first $rss $status" >>"$work/results"
   echo "  $seeder run $n: $(tail -n 1 "$work/results" | cut -d' ' -f2-)" >&2
   [ "$status" = ok ] || echo "    log: $(tail -n 3 "$log.leech.err" "$log.seed.err" 2>/dev/null | tr '\n' ' ')" >&2
   rm -rf "$dl"
@@ -214,18 +220,19 @@ import statistics, sys
 path, size_mib, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rows = {}
 for line in open(path):
-    seeder, secs, rss, status = line.split()
-    rows.setdefault(seeder, []).append((float(secs), int(rss), status))
+    seeder, secs, first, rss, status = line.split()
+    rows.setdefault(seeder, []).append((float(secs), float(first), int(rss), status))
 print(f"\n{size_mib} MiB single file, 256 KiB pieces, one libtorrent leecher on 127.0.0.1, {runs} runs each\n")
-print("| seeder | median MiB/s | runs ok | median peak RSS (MiB) | MiB/s per run |")
-print("|---|---|---|---|---|")
+print("| seeder | median MiB/s | transfer MiB/s | runs ok | median peak RSS (MiB) | MiB/s per run |")
+print("|---|---|---|---|---|---|")
 for seeder, results in rows.items():
-    ok = [r for r in results if r[2] == "ok"]
-    per_run = ", ".join(f"{size_mib / s:.0f}" if st == "ok" else st for s, _, st in results)
+    ok = [r for r in results if r[3] == "ok"]
+    per_run = ", ".join(f"{size_mib / s:.0f}" if st == "ok" else st for s, _, _, st in results)
     if ok:
         secs = statistics.median(r[0] for r in ok)
-        rss = statistics.median(r[1] for r in ok) / 1024
-        print(f"| {seeder} | {size_mib / secs:.1f} | {len(ok)}/{len(results)} | {rss:.0f} | {per_run} |")
+        transfer = statistics.median(size_mib / (r[0] - r[1]) for r in ok if r[0] > r[1])
+        rss = statistics.median(r[2] for r in ok) / 1024
+        print(f"| {seeder} | {size_mib / secs:.1f} | {transfer:.1f} | {len(ok)}/{len(results)} | {rss:.0f} | {per_run} |")
     else:
-        print(f"| {seeder} | - | 0/{len(results)} | - | {per_run} |")
+        print(f"| {seeder} | - | - | 0/{len(results)} | - | {per_run} |")
 EOF

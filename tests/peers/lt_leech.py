@@ -5,7 +5,8 @@ Usage: lt_leech.py TORRENT SAVE_PATH [--port N] [--timeout SECONDS] [--per-peer]
 
 Finds peers through the torrent's tracker only (no DHT, LSD, UPnP, NAT-PMP or uTP). When every
 piece is verified (`status().is_finished`) it prints `elapsed <seconds since the torrent was
-added>` and `downloaded <payload bytes>`, and exits 0 after a clean session shutdown (which sends
+added>`, `first_byte <seconds from adding the torrent to the first payload byte>` (polled every
+10 ms) and `downloaded <payload bytes>`, and exits 0 after a clean session shutdown (which sends
 the tracker a `stopped` event, so the next benchmark run is not handed a dead peer). Exits 1 on
 error or timeout.
 
@@ -100,7 +101,13 @@ def main():
             else:
                 print("alert:", a.message(), file=sys.stderr, flush=True)
 
-    while not handle.status().is_finished:
+    first_byte = None
+    while True:
+        status = handle.status()
+        if first_byte is None and status.total_payload_download > 0:
+            first_byte = time.monotonic() - start
+        if status.is_finished:
+            break
         drain_alerts()
         if time.monotonic() - start > args.timeout:
             s = handle.status()
@@ -109,6 +116,7 @@ def main():
         time.sleep(0.01)
     elapsed = time.monotonic() - start
     print("elapsed %.3f" % elapsed, flush=True)
+    print("first_byte %.3f" % (elapsed if first_byte is None else first_byte), flush=True)
     print("downloaded %d" % handle.status().total_payload_download, flush=True)
     if args.per_peer:
         # Blocks are reported before their piece is verified: every one is in the queue by now.
