@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark of the simulator itself (not a test): wall time of a 10-host 64 MiB scenario and a
-# 30-host 256 MiB scenario in a release build, and simulated payload bytes per wall second.
+# Benchmark of the simulator itself (not a test): wall time of a 10-host 64 MiB scenario, a
+# 30-host 256 MiB scenario, and 10k, 25k and 100k pieces of 16 KiB (the picker's cost per pick
+# must not grow with the piece count: wall time linear in the size) in a release build, and
+# simulated payload bytes per wall second.
 # Usage: scripts/bench-sim.sh   (RUNS=3 by default; prints a markdown table of medians)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +11,9 @@ cargo build --release --quiet
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/bitswarm
 echo "| scenario | hosts | payload | median wall (s) | simulated time (s) | MiB simulated per wall second |"
 echo "|---|---|---|---|---|---|"
-for spec in "scenarios/bench/hosts10-64mib.toml 10 64" "scenarios/bench/hosts30-256mib.toml 30 256"; do
+for spec in "scenarios/bench/hosts10-64mib.toml 10 64" "scenarios/bench/hosts30-256mib.toml 30 256" \
+  "scenarios/bench/pieces10k-16kib.toml 3 156" "scenarios/bench/pieces25k-16kib.toml 3 391" \
+  "scenarios/bench/pieces100k-16kib.toml 3 1563"; do
   set -- $spec
   file=$1 hosts=$2 mib=$3
   walls=()

@@ -14,6 +14,9 @@ pub const REFUSAL_TTL: Duration = Duration::from_secs(60);
 /// How long the rate estimator averages over.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
 
+/// How long a rate must have been measured before it sizes a request queue by itself.
+const RATE_KNOWN_AFTER: Duration = Duration::from_secs(2);
+
 /// A download rate measured over a sliding window of one-second buckets.
 #[derive(Debug, Clone, Default)]
 pub struct Rate {
@@ -50,6 +53,16 @@ impl Rate {
         // Average over the seconds actually covered so a fresh peer's rate is not diluted.
         let span = now.saturating_sub(Duration::from_secs(first)).as_secs_f64();
         (sum as f64 / span.max(1.0)) as u64
+    }
+
+    /// Whether the window has covered enough time (`RATE_KNOWN_AFTER` since the oldest live
+    /// second with data) for [`Rate::per_second`] to say more than the first burst.
+    pub fn is_known(&self, now: Duration) -> bool {
+        let sec = now.as_secs();
+        self.buckets
+            .iter()
+            .find(|(s, _)| s + RATE_WINDOW.as_secs() > sec)
+            .is_some_and(|(s, _)| now.saturating_sub(Duration::from_secs(*s)) >= RATE_KNOWN_AFTER)
     }
 }
 
@@ -118,6 +131,9 @@ pub struct Peer {
     pub last_sent_at: Duration,
     /// No block for `snub_timeout` while requests were outstanding: keep one request at most,
     /// no endgame duplicates, and its slot goes to a waiting candidate.
+    /// Requests were sent while its rate was unknown (the deep start-up queue): once the
+    /// rate is known, the excess is shed, once (see `Engine::fill_requests`).
+    pub queued_blind: bool,
     pub snubbed: bool,
     /// It sent part of a failed piece: whole pieces to itself, one at a time (smart ban).
     pub parole: bool,
@@ -212,6 +228,7 @@ impl Peer {
             last_block_at: now,
             last_heard_at: now,
             last_sent_at: now,
+            queued_blind: false,
             snubbed: false,
             parole,
             delivered: false,

@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::bitfield::Bitfield;
@@ -23,6 +22,9 @@ use super::PeerKey;
 
 mod endgame;
 mod parole;
+mod rarity;
+
+use rarity::{Filter, Rarity};
 
 /// How many peers may hold a request for the same block in endgame. Two finish the last blocks
 /// fast without doubling the whole tail's traffic.
@@ -109,8 +111,8 @@ pub struct Ask<'a> {
 pub struct Picker {
     geometry: Geometry,
     have: Bitfield,
-    /// How many connected peers have each piece.
-    availability: Vec<u32>,
+    /// Availability of every piece, and the unstarted missing pieces bucketed by it.
+    rarity: Rarity,
     partials: BTreeMap<u32, Partial>,
     /// Pieces whose blocks are all written, awaiting their hash.
     verifying: BTreeMap<u32, Sent>,
@@ -123,17 +125,18 @@ pub struct Picker {
 impl Picker {
     /// A picker for `geometry` that already has the pieces in `have`.
     pub fn new(geometry: Geometry, have: Bitfield) -> Self {
-        let count = geometry.piece_count() as usize;
+        let count = geometry.piece_count();
         let done: u64 = have
             .iter_ones()
             .map(|p| u64::from(geometry.piece_len(p)))
             .sum();
         let left = geometry.total_length() - done;
+        let rarity = Rarity::new(count, (0..count).filter(|p| !have.get(*p)));
         Picker {
             left,
             geometry,
             have,
-            availability: vec![0; count],
+            rarity,
             partials: BTreeMap::new(),
             verifying: BTreeMap::new(),
             duplicates: 0,
@@ -159,8 +162,7 @@ impl Picker {
 
     /// Missing pieces that nobody has started.
     fn unstarted(&self) -> usize {
-        let missing = (self.have.len() - self.have.count_ones()) as usize;
-        missing - self.partials.len() - self.verifying.len()
+        self.rarity.len()
     }
 
     /// How many pieces `theirs` has that we lack.
@@ -170,24 +172,18 @@ impl Picker {
 
     pub fn add_availability(&mut self, theirs: &Bitfield) {
         for p in theirs.iter_ones() {
-            if let Some(a) = self.availability.get_mut(p as usize) {
-                *a += 1;
-            }
+            self.rarity.increment(p);
         }
     }
 
     pub fn remove_availability(&mut self, theirs: &Bitfield) {
         for p in theirs.iter_ones() {
-            if let Some(a) = self.availability.get_mut(p as usize) {
-                *a = a.saturating_sub(1);
-            }
+            self.rarity.decrement(p);
         }
     }
 
     pub fn add_have(&mut self, piece: u32) {
-        if let Some(a) = self.availability.get_mut(piece as usize) {
-            *a += 1;
-        }
+        self.rarity.increment(piece);
     }
 
     /// True when no block is left that nobody is fetching: every missing piece is partial or
@@ -217,7 +213,7 @@ impl Picker {
         }
         self.pick_started(ask, &allowed, &mut out);
         while out.len() < ask.max {
-            let Some(piece) = self.start_new(&allowed, rng) else {
+            let Some(piece) = self.start_new(ask, &allowed, rng) else {
                 break;
             };
             self.take_open(piece, ask, &mut out);
@@ -249,12 +245,20 @@ impl Picker {
 
     /// Starts a missing piece nobody has started that the peer has (a random one while we
     /// have nothing to trade, then the rarest); `None` if there is none.
-    fn start_new(&mut self, allowed: &dyn Fn(u32) -> bool, rng: &mut ChaCha8Rng) -> Option<u32> {
-        if self.unstarted() == 0 {
-            return None;
-        }
+    fn start_new(
+        &mut self,
+        ask: &Ask<'_>,
+        allowed: &dyn Fn(u32) -> bool,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<u32> {
         let random_first = self.have.count_ones() == 0 && self.partials.is_empty();
-        let piece = self.choose_new(allowed, random_first, rng)?;
+        let filter = Filter {
+            has: ask.has,
+            only: ask.only,
+            allowed,
+        };
+        let piece = self.rarity.choose(&filter, random_first, rng)?;
+        self.rarity.remove(piece);
         let blocks = self.geometry.block_count(piece) as usize;
         self.partials.insert(
             piece,
@@ -286,44 +290,6 @@ impl Picker {
                 out.push(self.geometry.block(piece, i as u32));
             }
         }
-    }
-
-    /// A missing piece nobody has started that the peer has: uniformly random, or the rarest
-    /// with ties broken at random (reservoir sampling keeps it one pass).
-    fn choose_new(
-        &self,
-        allowed: &dyn Fn(u32) -> bool,
-        random: bool,
-        rng: &mut ChaCha8Rng,
-    ) -> Option<u32> {
-        let mut best: Option<u32> = None;
-        let mut best_avail = u32::MAX;
-        let mut ties = 0u32;
-        for piece in 0..self.geometry.piece_count() {
-            if self.have.get(piece)
-                || self.partials.contains_key(&piece)
-                || self.verifying.contains_key(&piece)
-                || !allowed(piece)
-            {
-                continue;
-            }
-            let avail = if random {
-                0
-            } else {
-                self.availability[piece as usize]
-            };
-            if avail < best_avail {
-                best_avail = avail;
-                best = Some(piece);
-                ties = 1;
-            } else if avail == best_avail {
-                ties += 1;
-                if rng.gen_range(0..ties) == 0 {
-                    best = Some(piece);
-                }
-            }
-        }
-        best
     }
 
     /// `peer` will not deliver `block` (rejected, timed out, choked, gone): drop its ownership.
@@ -418,6 +384,7 @@ impl Picker {
     /// The piece's hash matched: it is ours.
     pub fn verified(&mut self, piece: u32) {
         self.verifying.remove(&piece);
+        self.rarity.remove(piece);
         if !self.have.get(piece) && self.have.set(piece, true) {
             self.left -= u64::from(self.geometry.piece_len(piece));
         }
@@ -426,6 +393,9 @@ impl Picker {
     /// The piece's hash did not match: everything is fetched again.
     pub fn failed(&mut self, piece: u32) {
         self.verifying.remove(&piece);
+        if !self.have.get(piece) && !self.partials.contains_key(&piece) {
+            self.rarity.insert(piece);
+        }
     }
 
     pub fn is_verifying(&self, piece: u32) -> bool {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::geometry::BLOCK_LEN;
+use crate::geometry::{BlockRef, BLOCK_LEN};
 use crate::wire::Message;
 
 use super::picker::Ask;
@@ -14,6 +14,10 @@ use super::{Engine, InFlight, Peer, PeerKey};
 /// a choke or a departed peer wait at most this long for a new owner, and a peer flooding us
 /// with such messages costs at most one pass per gap.
 pub const REFILL_GAP: Duration = Duration::from_millis(10);
+
+/// The fewest requests kept outstanding to a peer whose rate is known: two, so one is on the
+/// wire while the next is served.
+pub const MIN_KNOWN_QUEUE: usize = 2;
 
 impl Engine {
     /// Sends interested / not interested when that changed.
@@ -63,6 +67,22 @@ impl Engine {
             return;
         }
         let want = self.queue_depth(peer, now);
+        // Once its rate is known, a peer filled blind sheds what its rate says it would take
+        // over twice `queue_time` to send (not one on parole: its cap is about verdicts).
+        let known = peer.rate.is_known(now);
+        if known && peer.queued_blind {
+            let shed = !peer.parole && peer.in_flight.len() > want.saturating_mul(3) + 2;
+            if let Some(peer) = self.peers.get_mut(&key) {
+                peer.queued_blind = false;
+            }
+            if shed {
+                self.shed_requests(now, key, want);
+                return;
+            }
+        }
+        let Some(peer) = self.peers.get(&key) else {
+            return;
+        };
         if peer.in_flight.len() >= want {
             return;
         }
@@ -93,6 +113,7 @@ impl Engine {
             // The snub clock starts when there is something to wait for.
             peer.last_block_at = now;
         }
+        peer.queued_blind |= !known;
         for block in &blocks {
             peer.in_flight.push(InFlight {
                 block: *block,
@@ -102,6 +123,28 @@ impl Engine {
         for block in blocks {
             self.send(now, key, Message::Request(block));
         }
+    }
+
+    /// Cancels a peer's newest requests beyond `want`: it turned out slower than its start-up
+    /// queue assumed (a seeder that a whole swarm shares), and what it would send last is
+    /// better asked of others now. A block already on the wire is still accepted.
+    fn shed_requests(&mut self, now: Duration, key: PeerKey, want: usize) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let shed: Vec<BlockRef> = peer
+            .in_flight
+            .drain(want.min(peer.in_flight.len())..)
+            .map(|r| r.block)
+            .collect();
+        for block in &shed {
+            peer.give_up(*block, now);
+        }
+        for block in shed {
+            self.picker.release(key, block);
+            self.send(now, key, Message::Cancel(block));
+        }
+        self.refill_due = true;
     }
 
     /// Pieces `peer` sent a bad copy of that another connected peer, with a clean record for
@@ -126,7 +169,8 @@ impl Engine {
     }
 
     /// How many requests to keep outstanding: the measured rate times `queue_time`, within
-    /// `[min_queue, min(max_queue, reqq)]`; one for a snubbed peer, and one piece's blocks
+    /// `[min_queue, min(max_queue, reqq)]` until the rate is known and from
+    /// [`MIN_KNOWN_QUEUE`] after; one for a snubbed peer, and one piece's blocks
     /// for a peer on parole (its next verdict comes before more of its data).
     fn queue_depth(&self, peer: &Peer, now: Duration) -> usize {
         if peer.snubbed {
@@ -145,6 +189,13 @@ impl Engine {
             let piece_blocks = self.picker.geometry().block_count(0) as usize;
             cap = cap.min(piece_blocks.max(1));
         }
-        by_rate.clamp(self.config.min_queue.min(cap), cap)
+        // The deep start-up queue only until the rate is known: a slow peer (a seeder shared
+        // by a whole swarm) must not hold many blocks that faster peers could send sooner.
+        let floor = if peer.rate.is_known(now) {
+            MIN_KNOWN_QUEUE
+        } else {
+            self.config.min_queue
+        };
+        by_rate.clamp(floor.min(cap), cap)
     }
 }

@@ -46,7 +46,7 @@ impl Picker {
                 part.owner.is_none() && part.open == part.blocks.len() && allowed(**p)
             })
             .map(|(p, _)| *p);
-        let piece = untouched.or_else(|| self.start_new(allowed, rng));
+        let piece = untouched.or_else(|| self.start_new(ask, allowed, rng));
         if let Some(piece) = piece {
             if let Some(part) = self.partials.get_mut(&piece) {
                 part.owner = mine;
