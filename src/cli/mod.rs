@@ -160,22 +160,29 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>, Failure> {
 /// of seconds (the `stopped` announce has a 1.5 s deadline). A second SIGINT or SIGTERM ends
 /// the process at once, by that signal: shells report exit status 130 (SIGINT) or 143
 /// (SIGTERM), and a script running us in a loop sees the interrupt as an interrupt.
-pub async fn shutdown_signal() {
+///
+/// The handlers are installed by the call itself, not when the future is first polled: call it
+/// before telling anyone we are ready (a script may signal as soon as it reads our address).
+/// Must be called inside the tokio runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
+    let handlers = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers the process still ends on signals, just not gracefully.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        biased;
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+    );
+    async move {
+        let (Ok(mut int), Ok(mut term)) = handlers else {
+            // Without signal handlers the process still ends on signals, just not gracefully.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            biased;
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("signal received; stopping (another one exits at once)");
+        die_on_next_signal();
     }
-    tracing::info!("signal received; stopping (another one exits at once)");
-    die_on_next_signal();
 }
 
 /// Restores the default action of SIGINT and SIGTERM, which ends the process. Only the kernel

@@ -72,6 +72,8 @@ async fn serve(
             "announce"
         );
     });
+    // Before the addresses are printed: whoever reads them may signal us at once.
+    let stop = super::shutdown_signal();
     let tracker = Tracker::new(config, Some(observer));
     let bind_error = |what: &str, addr: SocketAddr, e| {
         Failure::failed(anyhow::anyhow!("cannot {what} {addr}: {e}"))
@@ -95,7 +97,7 @@ async fn serve(
     // Scripts read the addresses before the first request; make sure they are out even when
     // stdout is a pipe.
     let _ = std::io::stdout().flush();
-    super::shutdown_signal().await;
+    stop.await;
     Ok(())
 }
 
