@@ -39,7 +39,7 @@ const EVENT_QUEUE: usize = 1024;
 
 /// Block bytes handed to storage and not yet written, past which the torrent stops taking
 /// events (and so stops reading sockets) until writes catch up.
-const MAX_PENDING_WRITES: u64 = 16 * 1024 * 1024;
+const MAX_PENDING_WRITES: u64 = 8 * 1024 * 1024;
 
 /// How often the progress display and announce counters are refreshed.
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);
