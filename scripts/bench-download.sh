@@ -4,7 +4,9 @@
 # pieces) from one libtorrent seeder on 127.0.0.1 found through opentracker. Not a test.
 #
 # Usage: scripts/bench-download.sh [SIZE_MIB]   (default 1024; RUNS=3 runs per client;
-#        CLIENTS="aria2c libtorrent" limits the run to some of the clients)
+#        CLIENTS="aria2c libtorrent" limits the run to some of the clients; SEEDERS=2 seeds
+#        from two libtorrent seeders at once; LAYOUT=files20 makes the content a folder of 20
+#        files of uneven sizes instead of one file)
 # Needs: opentracker, python3-libtorrent (/usr/bin/python3), GNU time (/usr/bin/time); each of
 # aria2c, transmission-cli, rqbit is benchmarked when installed; bitswarm when its binary has a
 # `download` command.
@@ -23,12 +25,16 @@
 #   seeder dials the leecher: the script appends `connect 127.0.0.1 PORT` to the seeder's control
 #   file (tests/peers/lt_seed.py polls it) every 2 s until the download is complete.
 # Prints a markdown table: median MiB/s, median time and median peak RSS over the runs.
+# The three cases of the performance issue: (default), SEEDERS=2, LAYOUT=files20.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 size_mib=${1:-1024}
 runs=${RUNS:-3}
 run_timeout=${RUN_TIMEOUT:-$((90 + size_mib / 4))}
+seeder_count=${SEEDERS:-1}
+layout=${LAYOUT:-single}
+case $layout in single | files20) ;; *) echo "bench-download: LAYOUT is single or files20" >&2; exit 1 ;; esac
 python=/usr/bin/python3
 
 die() { echo "bench-download: $*" >&2; exit 1; }
@@ -61,7 +67,7 @@ mkdir -p "$work/seed" "$work/logs"
 # Background processes this script started and has not reaped yet, stopped by PID on exit:
 # the tracker, the seeder and the leecher run in progress (whose /usr/bin/time wrapper is
 # stopped through its child: signalling the wrapper would not stop the program it measures).
-tracker_pid="" seeder_pid="" leecher_pid=""
+tracker_pid="" seeder_pids=() leecher_pid=""
 stop() {
   local pid=$1 child
   [ -n "$pid" ] || return 0
@@ -71,7 +77,7 @@ stop() {
 }
 cleanup() {
   stop "$leecher_pid"
-  stop "$seeder_pid"
+  for pid in "${seeder_pids[@]}"; do stop "$pid"; done
   stop "$tracker_pid"
   [ -n "${KEEP_WORK:-}" ] && echo "kept $work" >&2 && return
   rm -rf "$work"
@@ -105,9 +111,24 @@ wait_for() {
 }
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-echo "preparing a ${size_mib} MiB torrent in $work" >&2
-content=$work/seed/bench.bin
-head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$content"
+echo "preparing a ${size_mib} MiB torrent ($layout) in $work" >&2
+if [ "$layout" = single ]; then
+  content=$work/seed/bench.bin
+  head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$content"
+else
+  # 20 files, file i weighing i*i+7 (so 7 ... 368 parts), each cut at an odd byte count:
+  # pieces span file boundaries everywhere.
+  content=$work/seed/bench
+  mkdir -p "$content"
+  total=$((size_mib * 1024 * 1024)) weights=0
+  for i in $(seq 0 19); do weights=$((weights + i * i + 7)); done
+  left=$total
+  for i in $(seq 0 19); do
+    if [ "$i" -eq 19 ]; then len=$left; else len=$((total / weights * (i * i + 7) + 2 * i + 1)); fi
+    head -c "$len" /dev/urandom >"$content/part-$(printf %02d "$i").bin"
+    left=$((left - len))
+  done
+fi
 tracker_port=$(free_port)
 torrent=$work/bench.torrent
 "$bin" create "$content" -o "$torrent" -t "http://127.0.0.1:$tracker_port/announce" \
@@ -121,15 +142,17 @@ opentracker -i 127.0.0.1 -p "$tracker_port" -P "$tracker_port" -d / -w "$work/wh
 tracker_pid=$!
 wait_for 10 listening "$tracker_port" || die "opentracker did not start"
 
-cat "$content" >/dev/null # warm the page cache
-: >"$work/control"
-$python "$root/tests/peers/lt_seed.py" "$torrent" "$work/seed" --control "$work/control" \
-  >"$work/logs/seed.out" 2>"$work/logs/seed.err" &
-seeder_pid=$!
-seeder_ready() { grep -q '^ready ' "$work/logs/seed.out"; }
-wait_for 600 seeder_ready || die "seeder not ready: $(cat "$work/logs/seed.err")"
-has_seeder() { [ "$(seeders)" -ge 1 ]; }
-wait_for 30 has_seeder || die "seeder never showed up at the tracker"
+cat $(find "$content" -type f) >/dev/null # warm the page cache
+for k in $(seq 1 "$seeder_count"); do
+  : >"$work/control-$k"
+  $python "$root/tests/peers/lt_seed.py" "$torrent" "$work/seed" --control "$work/control-$k" \
+    >"$work/logs/seed-$k.out" 2>"$work/logs/seed-$k.err" &
+  seeder_pids+=($!)
+  seeder_ready() { grep -q '^ready ' "$work/logs/seed-$k.out"; }
+  wait_for 600 seeder_ready || die "seeder $k not ready: $(cat "$work/logs/seed-$k.err")"
+done
+has_seeders() { [ "$(seeders)" -ge "$seeder_count" ]; }
+wait_for 30 has_seeders || die "the seeders never all showed up at the tracker"
 
 # Runs client $1 once (run number $2); appends "client seconds rss_kib status" to results.
 run_one() {
@@ -170,7 +193,7 @@ EOF
     if [ "$client" = transmission ]; then
       if [ -s "$work/tr-done" ]; then end=$(cat "$work/tr-done"); break; fi
       if [ "$(date +%s)" -ge "$next_connect" ] && listening "$port"; then
-        echo "connect 127.0.0.1 $port" >>"$work/control"
+        for k in $(seq 1 "$seeder_count"); do echo "connect 127.0.0.1 $port" >>"$work/control-$k"; done
         next_connect=$(($(date +%s) + 2))
       fi
     fi
@@ -183,7 +206,9 @@ EOF
   for child in $(pgrep -P "$tpid" 2>/dev/null || true); do kill "$child" 2>/dev/null || true; done
   if ! wait "$tpid" && [ "$status" = ok ] && [ "$client" != transmission ]; then status=failed; fi
   leecher_pid=""
-  if [ "$status" = ok ] && ! cmp -s "$content" "$dl/bench.bin"; then status=corrupt; fi
+  if [ "$status" = ok ] && ! diff -rq "$content" "$dl/$(basename "$content")" >/dev/null; then
+    status=corrupt
+  fi
   rss=$(tail -n 1 "$log.rss" 2>/dev/null || echo 0)
   [[ $rss =~ ^[0-9]+$ ]] || rss=0
   echo "$client $(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }') $rss $status" \
@@ -199,14 +224,17 @@ for n in $(seq 1 "$runs"); do
   for client in "${clients[@]}"; do run_one "$client" "$n"; done
 done
 
-$python - "$work/results" "$size_mib" "$runs" <<'EOF'
+$python - "$work/results" "$size_mib" "$runs" "$seeder_count" "$layout" <<'EOF'
 import statistics, sys
 path, size_mib, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+seeders, layout = int(sys.argv[4]), sys.argv[5]
 rows = {}
 for line in open(path):
     client, secs, rss, status = line.split()
     rows.setdefault(client, []).append((float(secs), int(rss), status))
-print(f"\n{size_mib} MiB single file, 256 KiB pieces, one libtorrent seeder on 127.0.0.1, {runs} runs each\n")
+what = "single file" if layout == "single" else "in 20 files of uneven sizes"
+source = "one libtorrent seeder" if seeders == 1 else f"{seeders} libtorrent seeders"
+print(f"\n{size_mib} MiB {what}, 256 KiB pieces, {source} on 127.0.0.1, {runs} runs each\n")
 print("| client | ok runs | median MiB/s | median time (s) | median peak RSS (MiB) | MiB/s per run |")
 print("|---|---|---|---|---|---|")
 for client, results in rows.items():
