@@ -119,7 +119,7 @@ for r in rows("many.md"):
     if len(r) >= 5:
         table.append(("4 many peers", f"{r[0]} synthetic seeders", "bitswarm", f"{r[2]} ms CPU per MiB ({r[1]} MiB/s)", r[3], r[4]))
 sim = {r[0]: num(r[3]) for r in rows("sim.md") if len(r) >= 6}
-pieces = {"bench-pieces10k-16kib": 10_000, "pieces10k-16kib": 10_000, "pieces25k-16kib": 25_000, "pieces100k-16kib": 100_000}
+pieces = {"pieces10k-16kib": 10_000, "pieces25k-16kib": 25_000, "pieces100k-16kib": 100_000}
 base = sim.get("pieces10k-16kib")
 for name, wall in sim.items():
     if name in pieces and wall:
