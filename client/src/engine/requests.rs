@@ -67,18 +67,9 @@ impl Engine {
             return;
         }
         let want = self.queue_depth(peer, now);
-        // Once its rate is known, a peer filled blind sheds what its rate says it would take
-        // over twice `queue_time` to send (not one on parole: its cap is about verdicts).
         let known = peer.rate.is_known(now);
-        if known && peer.queued_blind {
-            let shed = !peer.parole && peer.in_flight.len() > want.saturating_mul(3) + 2;
-            if let Some(peer) = self.peers.get_mut(&key) {
-                peer.queued_blind = false;
-            }
-            if shed {
-                self.shed_requests(now, key, want);
-                return;
-            }
+        if self.shed_if_filled_blind(now, key, want) {
+            return;
         }
         let Some(peer) = self.peers.get(&key) else {
             return;
@@ -123,6 +114,24 @@ impl Engine {
         for block in blocks {
             self.send(now, key, Message::Request(block));
         }
+    }
+
+    /// Once its rate is known, a peer filled blind (the deep start-up queue) sheds what its
+    /// rate says it would take over three times `queue_time` to send, once; not a peer on
+    /// parole, whose cap is about verdicts. True when it shed.
+    fn shed_if_filled_blind(&mut self, now: Duration, key: PeerKey, want: usize) -> bool {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return false;
+        };
+        if !peer.queued_blind || !peer.rate.is_known(now) {
+            return false;
+        }
+        peer.queued_blind = false;
+        if peer.parole || peer.in_flight.len() <= want.saturating_mul(3) + 2 {
+            return false;
+        }
+        self.shed_requests(now, key, want);
+        true
     }
 
     /// Cancels a peer's newest requests beyond `want`: it turned out slower than its start-up
