@@ -6,7 +6,9 @@
 # Usage: scripts/bench-download.sh [SIZE_MIB]   (default 1024; RUNS=3 runs per client;
 #        CLIENTS="aria2c libtorrent" limits the run to some of the clients; SEEDERS=2 seeds
 #        from two libtorrent seeders at once; LAYOUT=files20 makes the content a folder of 20
-#        files of uneven sizes instead of one file)
+#        files of uneven sizes instead of one file; BITSWARM_BIN=PATH runs that bitswarm binary
+#        instead of building this tree, for A/B runs; KEEP_LOGS=PREFIX keeps each run's stderr
+#        as PREFIX.CLIENT.RUN.err)
 # Needs: opentracker, python3-libtorrent (/usr/bin/python3), GNU time (/usr/bin/time); each of
 # aria2c, transmission-cli, rqbit is benchmarked when installed; bitswarm when its binary has a
 # `download` command.
@@ -16,7 +18,8 @@
 #   exit for clients that exit when done (bitswarm, aria2c --seed-time=0, rqbit -e, lt_leech.py),
 #   the moment the `-f` finish script runs for transmission-cli (it keeps seeding otherwise).
 #   Start-up, announce and peer discovery are included, as a user would see them.
-# - peak RSS = `/usr/bin/time -f %M` of the leecher process (libtorrent's counts mmap'd pages).
+# - peak RSS = `/usr/bin/time -f %M` of the leecher process (libtorrent's counts mmap'd pages);
+#   CPU s = its user + system CPU seconds (%U + %S) over the whole run.
 # - every run gets a fresh listen port (a seeder will not redial an ip:port it saw finish) and an
 #   empty download dir on the same disk as the build (never tmpfs); the seed file is read once
 #   first so the page cache is warm; runs are interleaved across clients to spread drift; each
@@ -42,9 +45,13 @@ command -v opentracker >/dev/null || die "missing opentracker (apt-get install o
 [ -x /usr/bin/time ] || die "missing GNU time (apt-get install time)"
 $python -c 'import libtorrent' 2>/dev/null || die "missing python3-libtorrent for $python"
 
+# BITSWARM_BIN=/path/to/bitswarm benchmarks that binary instead of building this tree (A/B runs).
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release --quiet
-bin=$target/release/bitswarm
+bin=${BITSWARM_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet
+  bin=$target/release/bitswarm
+fi
 
 clients=()
 if "$bin" download --help >/dev/null 2>&1; then clients+=(bitswarm); else
@@ -156,7 +163,7 @@ wait_for 30 has_seeders || die "the seeders never all showed up at the tracker"
 
 # Runs client $1 once (run number $2); appends "client seconds rss_kib status" to results.
 run_one() {
-  local client=$1 n=$2 port dl log cmd start end status rss tpid child next_connect=0
+  local client=$1 n=$2 port dl log cmd start end status rss cpu cpu_user cpu_sys tpid child next_connect=0
   port=$(free_port)
   dl=$work/dl
   log=$work/logs/$client-$n
@@ -185,7 +192,7 @@ EOF
     rqbit) cmd=(rqbit --disable-dht download -o "$dl" -e "$torrent") ;;
   esac
   start=$(now)
-  /usr/bin/time -f %M -o "$log.rss" "${cmd[@]}" >"$log.out" 2>"$log.err" &
+  /usr/bin/time -f "%U %S %M" -o "$log.rss" "${cmd[@]}" >"$log.out" 2>"$log.err" &
   tpid=$!
   leecher_pid=$tpid
   status=ok
@@ -209,13 +216,15 @@ EOF
   if [ "$status" = ok ] && ! diff -rq "$content" "$dl/$(basename "$content")" >/dev/null; then
     status=corrupt
   fi
-  rss=$(tail -n 1 "$log.rss" 2>/dev/null || echo 0)
+  read -r cpu_user cpu_sys rss < <(tail -n 1 "$log.rss" 2>/dev/null)
   [[ $rss =~ ^[0-9]+$ ]] || rss=0
-  echo "$client $(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }') $rss $status" \
+  cpu=$(awk -v u="${cpu_user:-0}" -v s="${cpu_sys:-0}" 'BEGIN { printf "%.2f", u + s }')
+  echo "$client $(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }') $rss $status $cpu" \
     >>"$work/results"
   echo "  $client run $n: $(tail -n 1 "$work/results" | cut -d' ' -f2-)" >&2
   [ "$status" = ok ] || echo "    log: $(tail -n 3 "$log.err" | tr '\n' ' ')" >&2
   rm -rf "$dl"
+  if [ -n "${KEEP_LOGS:-}" ]; then cp "$log.err" "$KEEP_LOGS.$client.$n.err"; fi
 }
 
 : >"$work/results"
@@ -230,20 +239,21 @@ path, size_mib, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 seeders, layout = int(sys.argv[4]), sys.argv[5]
 rows = {}
 for line in open(path):
-    client, secs, rss, status = line.split()
-    rows.setdefault(client, []).append((float(secs), int(rss), status))
+    client, secs, rss, status, cpu = line.split()
+    rows.setdefault(client, []).append((float(secs), int(rss), status, float(cpu)))
 what = "single file" if layout == "single" else "in 20 files of uneven sizes"
 source = "one libtorrent seeder" if seeders == 1 else f"{seeders} libtorrent seeders"
 print(f"\n{size_mib} MiB {what}, 256 KiB pieces, {source} on 127.0.0.1, {runs} runs each\n")
-print("| client | ok runs | median MiB/s | median time (s) | median peak RSS (MiB) | MiB/s per run |")
-print("|---|---|---|---|---|---|")
+print("| client | ok runs | median MiB/s | median time (s) | median peak RSS (MiB) | median CPU s | MiB/s per run |")
+print("|---|---|---|---|---|---|---|")
 for client, results in rows.items():
     ok = [r for r in results if r[2] == "ok"]
-    per_run = ", ".join(f"{size_mib / s:.0f}" if st == "ok" else st for s, _, st in results)
+    per_run = ", ".join(f"{size_mib / s:.0f}" if st == "ok" else st for s, _, st, _ in results)
     if ok:
         secs = statistics.median(r[0] for r in ok)
         rss = statistics.median(r[1] for r in ok) / 1024
-        print(f"| {client} | {len(ok)}/{len(results)} | {size_mib / secs:.1f} | {secs:.2f} | {rss:.0f} | {per_run} |")
+        cpu = statistics.median(r[3] for r in ok)
+        print(f"| {client} | {len(ok)}/{len(results)} | {size_mib / secs:.1f} | {secs:.2f} | {rss:.0f} | {cpu:.2f} | {per_run} |")
     else:
-        print(f"| {client} | 0/{len(results)} | - | - | - | {per_run} |")
+        print(f"| {client} | 0/{len(results)} | - | - | - | - | {per_run} |")
 EOF
