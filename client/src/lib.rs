@@ -6,6 +6,7 @@ pub mod create;
 pub mod engine;
 pub mod geometry;
 pub mod magnet;
+pub mod metadata;
 pub mod metainfo;
 pub mod net;
 pub mod shell;

@@ -10,6 +10,7 @@ mod codec;
 mod extended;
 mod handshake;
 mod message;
+mod metadata;
 
 pub use codec::{max_frame_len, Decoder, MAX_EXTENDED_LEN};
 pub use extended::{
@@ -18,6 +19,9 @@ pub use extended::{
 };
 pub use handshake::{Handshake, Reserved, HANDSHAKE_LEN, PROTOCOL};
 pub use message::{encode_piece_header, id, Message};
+pub use metadata::{
+    metadata_piece_len, MetadataError, MetadataMessage, MAX_METADATA_PIECES, METADATA_PIECE_LEN,
+};
 
 /// Why bytes from a peer were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
