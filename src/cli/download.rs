@@ -8,14 +8,15 @@ use std::time::Duration;
 use bitswarm_client::shell::SeedUntil;
 
 use super::config::{self, Config};
-use super::run_torrent::{self, Flags};
+use super::run_torrent::{self, Flags, Source};
 use super::units::{parse_duration, parse_ratio, parse_size};
 use super::Failure;
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = config::HELP)]
 pub struct Args {
-    /// The .torrent file to download.
+    /// The .torrent file or magnet link to download (a magnet's metadata comes from its
+    /// trackers' and `x.pe` peers, BEP 9).
     torrent: String,
     /// The folder the content goes into, as `DIR/<name>` (default: the current folder).
     #[arg(short, long, value_name = "DIR")]
@@ -61,7 +62,7 @@ impl Args {
 
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let config = args.flags.config()?;
-    let meta = run_torrent::load_torrent(&args.torrent)?;
+    let source = run_torrent::load_source(&args.torrent)?;
     let output = args
         .output
         .clone()
@@ -73,6 +74,10 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut opts = args.flags.options(&config, output);
     opts.max_down = args.max_down.or(config.max_down);
     opts.seed_until = args.seed_until(&config);
+    let meta = match source {
+        Source::Torrent(meta) => meta,
+        Source::Magnet(magnet) => run_torrent::fetch_magnet(&magnet, &mut opts)?.meta,
+    };
     run_torrent::run(&meta, opts, &args.flags)
 }
 

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bitswarm_client::net::TokioNet;
+use bitswarm_client::shell::magnet::Fetched;
 use bitswarm_client::shell::{self, Options, Progress, Summary};
-use bitswarm_client::Metainfo;
+use bitswarm_client::{Magnet, Metainfo};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -80,11 +81,46 @@ impl Flags {
     }
 }
 
-/// Reads and parses a .torrent; a magnet link, unreadable file or invalid torrent is bad input.
+/// What to download: a parsed `.torrent`, or a magnet link whose metadata comes from peers.
+pub enum Source {
+    Torrent(Metainfo),
+    Magnet(Magnet),
+}
+
+/// Reads a .torrent or parses a magnet link; an unreadable file, an invalid torrent or a
+/// malformed link is bad input.
+pub fn load_source(torrent: &str) -> Result<Source, Failure> {
+    if torrent.starts_with("magnet:") {
+        let magnet = Magnet::parse(torrent)
+            .map_err(|e| Failure::bad_input(anyhow::anyhow!("invalid magnet link: {e}")))?;
+        return Ok(Source::Magnet(magnet));
+    }
+    load_torrent(torrent).map(Source::Torrent)
+}
+
+/// Fetches a magnet link's metadata from its peers (BEP 9) until it verifies or the user
+/// interrupts; the link's `x.pe` peers are added to `opts` for the download that follows.
+pub fn fetch_magnet(magnet: &Magnet, opts: &mut Options) -> Result<Fetched, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the runtime: {e}")))?;
+    let fetched = runtime.block_on(async {
+        let net = TokioNet::new().map_err(Failure::failed)?;
+        shell::magnet::fetch_metadata(net, magnet, opts, super::shutdown_signal())
+            .await
+            .map_err(|e| Failure::failed(anyhow::Error::from(e)))
+    })?;
+    opts.peers.extend(magnet.peers.iter().copied());
+    Ok(fetched)
+}
+
+/// Reads and parses a .torrent; an unreadable file or invalid torrent is bad input, and so
+/// is a magnet link where a .torrent is needed (`seed` checks data against it).
 pub fn load_torrent(torrent: &str) -> Result<Metainfo, Failure> {
     if torrent.starts_with("magnet:") {
         return Err(Failure::bad_input(anyhow::anyhow!(
-            "magnet links need the metadata exchange (BEP 9), which is not supported yet; use a .torrent file"
+            "a magnet link has no piece hashes to check the data against; give the .torrent file"
         )));
     }
     let path = PathBuf::from(torrent);

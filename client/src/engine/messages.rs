@@ -10,7 +10,10 @@ use bytes::Bytes;
 
 use crate::bitfield::Bitfield;
 use crate::geometry::{BlockRef, BLOCK_LEN};
-use crate::wire::{ExtendedHandshake, Message};
+use crate::wire::{
+    metadata_piece_len, ExtendedHandshake, Message, MetadataMessage, METADATA_PIECE_LEN,
+    OUR_UT_METADATA_ID,
+};
 
 use super::picker::Accept;
 use super::{Action, Engine, Notice, PeerKey, Reason, Violation};
@@ -100,6 +103,8 @@ impl Engine {
             Message::Extended { id, payload } => {
                 if id == EXTENDED_HANDSHAKE {
                     self.on_extended_handshake(key, &payload);
+                } else if id == OUR_UT_METADATA_ID {
+                    self.on_metadata_message(now, key, &payload);
                 }
                 Ok(())
             }
@@ -288,6 +293,40 @@ impl Engine {
         }
         if let Ok(hs) = ExtendedHandshake::parse(payload) {
             peer.reqq = hs.reqq;
+            peer.ut_metadata = hs.id("ut_metadata");
         }
+    }
+
+    /// A BEP 9 message: a request is answered with the piece of our info dictionary, or a
+    /// reject when we have none or no such piece. We never ask, so data and rejects are
+    /// dropped; so is anything malformed (it costs one parse, and the peer stays useful).
+    fn on_metadata_message(&mut self, now: Duration, key: PeerKey, payload: &Bytes) {
+        let Some(ext_id) = self.peers.get(&key).and_then(|p| p.ut_metadata) else {
+            return;
+        };
+        let Ok(MetadataMessage::Request { piece }) = MetadataMessage::parse(payload) else {
+            return;
+        };
+        let data = self.metadata.as_ref().and_then(|info| {
+            let total = u32::try_from(info.len()).ok()?;
+            let len = metadata_piece_len(total, piece)?;
+            let start = piece as usize * METADATA_PIECE_LEN as usize;
+            let data = info.slice(start..start + len as usize);
+            Some(MetadataMessage::Data {
+                piece,
+                total_size: total,
+                data,
+            })
+        });
+        let answer = data.unwrap_or(MetadataMessage::Reject { piece });
+        let payload = answer.encode();
+        self.send(
+            now,
+            key,
+            Message::Extended {
+                id: ext_id,
+                payload,
+            },
+        );
     }
 }

@@ -39,6 +39,7 @@ use crate::wire::Message;
 
 pub use close::{DialError, HandshakeError, Reason, Violation};
 pub use config::Config;
+pub use connections::CLIENT_NAME;
 pub use peer::{Handshaken, InFlight, Peer, Rate};
 use picker::Picker;
 use smartban::Blame;
@@ -155,6 +156,8 @@ pub struct Engine {
     /// cannot make each one cost a pass over every peer and piece.
     refill_due: bool,
     last_refill: Duration,
+    /// The info dictionary, served to peers that ask for it (BEP 9).
+    metadata: Option<bytes::Bytes>,
 }
 
 impl Engine {
@@ -175,7 +178,14 @@ impl Engine {
             choker: choker::Choker::default(),
             refill_due: false,
             last_refill: Duration::ZERO,
+            metadata: None,
         }
+    }
+
+    /// Serves `info` (the torrent's info dictionary, exactly as hashed) to peers that ask for
+    /// it with BEP 9; peers connected from now on are told its size.
+    pub fn serve_metadata(&mut self, info: bytes::Bytes) {
+        self.metadata = Some(info);
     }
 
     /// The next thing to do, if any.

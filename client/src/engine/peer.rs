@@ -116,6 +116,8 @@ pub struct Peer {
     /// The BEP 10 handshake arrived; later ones are ignored, so a peer cannot make us parse
     /// one over and over.
     pub extended_seen: bool,
+    /// The id the peer wants `ut_metadata` messages sent with, if it takes them.
+    pub ut_metadata: Option<u8>,
     /// Payload bytes received from this peer, for the request queue depth.
     pub rate: Rate,
     /// Payload bytes of our requests it answered, over the whole connection: the choker's
@@ -222,6 +224,7 @@ impl Peer {
             unrequested: 0,
             reqq: None,
             extended_seen: false,
+            ut_metadata: None,
             rate: Rate::default(),
             received: 0,
             connected_at: now,

@@ -108,6 +108,30 @@ impl Metainfo {
         })
     }
 
+    /// The `.torrent` file for an info dictionary fetched from peers (BEP 9), announcing to
+    /// `trackers` (a magnet's `tr`, each its own tier so every one is told about us), and
+    /// the torrent parsed from it. The info bytes are kept exactly, so the info-hash is theirs.
+    pub fn from_info(info: &[u8], trackers: &[String]) -> Result<(Metainfo, Vec<u8>), Error> {
+        let mut out = b"d".to_vec();
+        if let Some(first) = trackers.first() {
+            out.extend_from_slice(b"8:announce");
+            bencode::encode_into(&Value::bytes(first), &mut out);
+        }
+        if trackers.len() > 1 {
+            let tiers = trackers
+                .iter()
+                .map(|t| Value::List(vec![Value::bytes(t)]))
+                .collect();
+            out.extend_from_slice(b"13:announce-list");
+            bencode::encode_into(&Value::List(tiers), &mut out);
+        }
+        out.extend_from_slice(b"4:info");
+        out.extend_from_slice(info);
+        out.push(b'e');
+        let meta = Metainfo::from_bytes(&out)?;
+        Ok((meta, out))
+    }
+
     /// Tracker tiers to use: `announce-list` if it has any URL, else `[[announce]]` if
     /// present, else none (the torrent relies on DHT or web seeds).
     pub fn trackers(&self) -> Vec<Vec<String>> {

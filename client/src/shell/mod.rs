@@ -15,6 +15,7 @@ mod dial;
 pub mod disk;
 pub mod limit;
 mod listen;
+pub mod magnet;
 pub mod observe;
 mod read_cache;
 mod torrent;
@@ -140,6 +141,22 @@ pub struct Summary {
     /// Bytes we already had at start (resume or check).
     pub had: u64,
     pub elapsed: Duration,
+}
+
+/// Binds a listener on `addr`; on a host without IPv6, the same port on IPv4 only. The error
+/// names the address that failed.
+async fn bind<N: crate::net::Net>(
+    net: &N,
+    addr: SocketAddr,
+) -> Result<N::Listener, (SocketAddr, std::io::Error)> {
+    match net.listen(addr).await {
+        Ok(l) => Ok(l),
+        Err(_) if addr.is_ipv6() && addr.ip().is_unspecified() => {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
+            net.listen(v4).await.map_err(|e| (v4, e))
+        }
+        Err(e) => Err((addr, e)),
+    }
 }
 
 /// Logs what the engine noticed, at a level that fits.

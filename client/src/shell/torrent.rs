@@ -173,6 +173,7 @@ impl<'a, N: Net> Torrent<'a, N> {
             ..opts.engine.clone()
         };
         let mut engine = Engine::new(config, geometry.clone(), have, rng.gen());
+        engine.serve_metadata(bytes::Bytes::from(meta.info_bytes.clone()));
 
         let (events_tx, events) = mpsc::channel::<Event>(EVENT_QUEUE);
         let ctx = conn::Context {
@@ -597,18 +598,11 @@ async fn open_storage(
     Ok((files, disk, disk_done, have))
 }
 
-/// Binds the listener; on a host without IPv6, the same port on IPv4 only.
+/// Binds the listener (see [`super::bind`]).
 async fn listen_on<N: Net>(net: &N, addr: SocketAddr) -> Result<N::Listener, Error> {
-    match net.listen(addr).await {
-        Ok(l) => Ok(l),
-        Err(_) if addr.is_ipv6() && addr.ip().is_unspecified() => {
-            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
-            net.listen(v4)
-                .await
-                .map_err(|source| Error::Listen { addr: v4, source })
-        }
-        Err(source) => Err(Error::Listen { addr, source }),
-    }
+    super::bind(net, addr)
+        .await
+        .map_err(|(addr, source)| Error::Listen { addr, source })
 }
 
 /// Starts the announce task; peers it learns arrive on `peers`.

@@ -12,6 +12,10 @@ use crate::bencode::{self, Value};
 
 use super::MAX_METADATA_SIZE;
 
+/// The extended message id we ask peers to use for `ut_metadata` (ids are each side's own
+/// choice; ours is the same in every connection).
+pub const OUR_UT_METADATA_ID: u8 = 3;
+
 /// The size of every metadata piece but the last (BEP 9).
 pub const METADATA_PIECE_LEN: u32 = 16 * 1024;
 

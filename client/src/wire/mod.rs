@@ -21,6 +21,7 @@ pub use handshake::{Handshake, Reserved, HANDSHAKE_LEN, PROTOCOL};
 pub use message::{encode_piece_header, id, Message};
 pub use metadata::{
     metadata_piece_len, MetadataError, MetadataMessage, MAX_METADATA_PIECES, METADATA_PIECE_LEN,
+    OUR_UT_METADATA_ID,
 };
 
 /// Why bytes from a peer were refused.

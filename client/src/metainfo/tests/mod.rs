@@ -393,3 +393,22 @@ fn largest_piece_length_is_accepted() {
     assert_eq!(m.info.piece_length, MAX_PIECE_LENGTH);
     assert_eq!(m.info.geometry().piece_len(0), 5);
 }
+
+#[test]
+fn a_torrent_from_fetched_info_keeps_its_identity_and_the_magnet_trackers() {
+    let original = parse(&album());
+    let trackers = [
+        "http://a.test/announce".to_string(),
+        "udp://b.test:1".into(),
+    ];
+    for n in 0..=2 {
+        let (meta, bytes) = Metainfo::from_info(&original.info_bytes, &trackers[..n]).unwrap();
+        assert_eq!(meta.info_hash, original.info_hash);
+        assert_eq!(meta.info, original.info);
+        let tiers: Vec<Vec<String>> = trackers[..n].iter().map(|t| vec![t.clone()]).collect();
+        assert_eq!(meta.trackers(), tiers);
+        assert_eq!(Metainfo::from_bytes(&bytes).unwrap(), meta);
+    }
+    let err = Metainfo::from_info(b"d4:name1:xe", &[]).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}

@@ -1,0 +1,125 @@
+//! Interop: `bitswarm download magnet:...` against a real libtorrent seeder, which gives the
+//! metadata over BEP 9 and then the content, found through the link's tracker (`tr=`, a real
+//! opentracker) or through the link's peer (`x.pe=`) alone; and a libtorrent client fetching
+//! the metadata from a bitswarm seeder.
+//!
+//! Every test has its own tempdir, tracker and ports, compares the SHA-256 of every file with
+//! the source, is bounded by timeouts, and stops every process it started by PID.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::fixture::{Fixture, AWKWARD_FILES};
+use common::peers::{LibtorrentSeeder, Opentracker};
+use common::process::{free_port, Proc};
+use common::{bitswarm, bitswarm_in};
+
+/// Time for a seeder to show up at the tracker.
+const SEEDERS_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time for the metadata and the whole (small) download.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One test at a time: they move real data on a shared 2-core machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `bitswarm download LINK -o out --json` to the end and checks the content and summary.
+fn download_magnet(link: &str, fx: &Fixture, dir: &Path, seeder: &LibtorrentSeeder) {
+    let out = dir.join("out");
+    let mut cmd = bitswarm_in(dir);
+    cmd.args(["download", link, "-o"]).arg(&out).args([
+        "--port",
+        &free_port().to_string(),
+        "--json",
+    ]);
+    let mut proc = Proc::spawn("bitswarm", cmd, dir);
+    let status = proc.wait_timeout(DOWNLOAD_TIMEOUT);
+    assert!(
+        status.success(),
+        "bitswarm failed with {status}\n{}\n{}",
+        proc.report(),
+        seeder.report()
+    );
+    fx.assert_same_content(&out, "bitswarm");
+    let summary: serde_json::Value = serde_json::from_str(proc.stdout().trim())
+        .unwrap_or_else(|e| panic!("--json is not one object ({e}):\n{}", proc.report()));
+    assert_eq!(summary["complete"], true, "{summary}");
+    assert_eq!(
+        summary["info_hash"].as_str(),
+        Some(fx.info_hash.to_hex().as_str()),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["name"].as_str(),
+        Some(fx.name.as_str()),
+        "{summary}"
+    );
+}
+
+#[test]
+fn bitswarm_downloads_a_magnet_from_libtorrent_through_its_tracker() {
+    let _serial = serial();
+    let Some(mut tracker) = Opentracker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = tracker.http_announce_url();
+    let fx = Fixture::build(
+        dir.path(),
+        "swarm",
+        &AWKWARD_FILES,
+        "32KiB",
+        std::slice::from_ref(&url),
+    );
+    tracker.add_info_hash(&fx.info_hash);
+    let Some(seeder) = LibtorrentSeeder::start(&fx.torrent, &fx.parent, 0) else {
+        return;
+    };
+    tracker.wait_for_seeders(&fx.info_hash, 1, SEEDERS_TIMEOUT);
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&dn=swarm&tr={}",
+        fx.info_hash.to_hex(),
+        common::peers::percent_encode_all(url.as_bytes())
+    );
+    download_magnet(&link, &fx, dir.path(), &seeder);
+}
+
+#[test]
+fn bitswarm_downloads_a_magnet_from_its_x_pe_peer_alone() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Many pieces, so the info dictionary spans several 16 KiB metadata pieces.
+    let files = [("big.bin", 36_000_000), ("small.bin", 1234)];
+    let fx = Fixture::build(dir.path(), "pieces", &files, "16KiB", &[]);
+    let Some(seeder) = LibtorrentSeeder::start(&fx.torrent, &fx.parent, 0) else {
+        return;
+    };
+    let info = std::fs::read(&fx.torrent).expect("torrent");
+    assert!(info.len() > 2 * 16384, "metadata spans pieces");
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&x.pe=127.0.0.1:{}",
+        fx.info_hash.to_hex(),
+        seeder.port()
+    );
+    download_magnet(&link, &fx, dir.path(), &seeder);
+}
+
+#[test]
+fn a_magnet_for_seeding_is_refused_in_one_line() {
+    let out = bitswarm()
+        .args([
+            "seed",
+            "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
+            ".",
+        ])
+        .output()
+        .expect("run bitswarm");
+    let err = common::one_line_error(&out, 2);
+    assert!(err.contains("magnet link has no piece hashes"), "{err}");
+}
