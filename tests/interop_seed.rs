@@ -244,3 +244,48 @@ fn mixed_swarm_libtorrent_leecher_trades_with_bitswarm() {
     assert!(uploaded(&summary) >= from_bitswarm, "{summary}");
     eprintln!("mixed swarm: {:?}", started.elapsed());
 }
+
+/// (d) A libtorrent client given only a magnet link (the tracker in `tr=`) fetches the
+/// metadata from `bitswarm seed` over BEP 9, several 16 KiB metadata pieces of it, then the
+/// content.
+#[test]
+fn libtorrent_fetches_metadata_from_bitswarm_seed() {
+    let _serial = serial();
+    let started = Instant::now();
+    if libtorrent_python().is_none() {
+        return;
+    }
+    // 2198 pieces of 16 KiB: a 44 KB info dictionary, three metadata pieces.
+    let files = [("big.bin", 36_000_000), ("small.bin", 1234)];
+    let Some((tracker, fx, dir)) = setup(&files, "16KiB") else {
+        return;
+    };
+    let mut seed = start_seed(&fx, dir.path());
+    wait_until_seeding(&tracker, &fx, &mut seed);
+
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&tr={}",
+        fx.info_hash.to_hex(),
+        common::peers::percent_encode_all(tracker.http_announce_url().as_bytes())
+    );
+    let out = dir.path().join("libtorrent");
+    let mut leecher = LibtorrentLeecher::start(Path::new(&link), &out, DOWNLOAD_TIMEOUT)
+        .expect("python3-libtorrent was found above");
+    let report = leecher.finish(&|| seed.report());
+    assert!(
+        leecher.report().contains("metadata "),
+        "no metadata line\n{}",
+        leecher.report()
+    );
+    fx.assert_same_content(&out, "libtorrent");
+    let from_bitswarm = report.bytes_from(BITSWARM_ID);
+    assert!(
+        from_bitswarm >= fx.total_length,
+        "libtorrent counted {from_bitswarm} bytes from bitswarm, its only peer: {report:?}"
+    );
+    stop_bitswarm(seed, &fx);
+    eprintln!(
+        "libtorrent magnet from bitswarm seed: {:?}",
+        started.elapsed()
+    );
+}
