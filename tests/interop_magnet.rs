@@ -123,3 +123,63 @@ fn a_magnet_for_seeding_is_refused_in_one_line() {
     let err = common::one_line_error(&out, 2);
     assert!(err.contains("magnet link has no piece hashes"), "{err}");
 }
+
+#[test]
+fn info_saves_the_torrent_fetched_from_a_magnet() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fx = Fixture::build(dir.path(), "saved", &AWKWARD_FILES, "16KiB", &[]);
+    let Some(seeder) = LibtorrentSeeder::start(&fx.torrent, &fx.parent, 0) else {
+        return;
+    };
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&x.pe=127.0.0.1:{}",
+        fx.info_hash.to_hex(),
+        seeder.port()
+    );
+    let saved = dir.path().join("fetched.torrent");
+    let mut cmd = bitswarm_in(dir.path());
+    cmd.args(["info", &link, "--json", "--save"]).arg(&saved);
+    let mut proc = Proc::spawn("bitswarm info", cmd, dir.path());
+    let status = proc.wait_timeout(DOWNLOAD_TIMEOUT);
+    assert!(status.success(), "{}\n{}", proc.report(), seeder.report());
+    let described: serde_json::Value = serde_json::from_str(proc.stdout().trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{}", proc.report()));
+    assert_eq!(described["source"], "torrent", "{described}");
+    assert_eq!(described["name"], "saved", "{described}");
+    assert_eq!(described["info_hash"], fx.info_hash.to_hex(), "{described}");
+    // The saved file is a torrent with the same identity as the original.
+    let bytes = std::fs::read(&saved).expect("saved torrent");
+    let meta = bitswarm_client::Metainfo::from_bytes(&bytes).expect("saved torrent parses");
+    let original = std::fs::read(&fx.torrent).expect("original torrent");
+    let original = bitswarm_client::Metainfo::from_bytes(&original).expect("original parses");
+    assert_eq!(meta.info_hash, fx.info_hash);
+    assert_eq!(meta.info_bytes, original.info_bytes);
+}
+
+#[test]
+fn magnets_that_cannot_work_are_refused_in_one_line() {
+    let hash = "0123456789abcdef0123456789abcdef01234567";
+    let bare = format!("magnet:?xt=urn:btih:{hash}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out").display().to_string();
+    let saved = dir.path().join("x.torrent").display().to_string();
+    for args in [
+        vec!["download", bare.as_str(), "-o", &out],
+        vec!["info", bare.as_str(), "--save", &saved],
+    ] {
+        let out = bitswarm().args(&args).output().expect("run bitswarm");
+        let err = common::one_line_error(&out, 2);
+        assert!(
+            err.contains("no tracker (tr=) and no peer (x.pe=)"),
+            "{args:?}: {err}"
+        );
+    }
+    let torrent = common::fixture("multi.torrent").display().to_string();
+    let out = bitswarm()
+        .args(["info", &torrent, "--save", &saved])
+        .output()
+        .expect("run bitswarm");
+    let err = common::one_line_error(&out, 2);
+    assert!(err.contains("is not a magnet link"), "{err}");
+}

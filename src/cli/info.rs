@@ -1,9 +1,10 @@
 //! `bitswarm info`: what a .torrent or magnet link describes, as text or one JSON object.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use bitswarm_client::shell::Options;
 use bitswarm_client::{Magnet, Metainfo};
 use serde_json::{json, Value};
 
@@ -11,11 +12,21 @@ use super::display::escape;
 use super::units::format_size;
 use super::{read_input, Failure};
 
-pub fn run(input: &str, as_json: bool) -> Result<ExitCode, Failure> {
+pub fn run(input: &str, as_json: bool, save: Option<&Path>) -> Result<ExitCode, Failure> {
     let (text, object) = if input.starts_with("magnet:") {
         let magnet = Magnet::parse(input)
             .map_err(|e| Failure::bad_input(anyhow::anyhow!("invalid magnet link: {e}")))?;
-        (magnet_text(&magnet), magnet_json(&magnet))
+        match save {
+            Some(path) => {
+                let meta = fetch_and_save(&magnet, path)?;
+                (torrent_text(&meta), torrent_json(&meta))
+            }
+            None => (magnet_text(&magnet), magnet_json(&magnet)),
+        }
+    } else if save.is_some() {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "--save fetches a magnet link's metadata; {input} is not a magnet link"
+        )));
     } else {
         let path = PathBuf::from(input);
         let bytes = read_input(&path)?;
@@ -30,6 +41,15 @@ pub fn run(input: &str, as_json: bool) -> Result<ExitCode, Failure> {
         print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fetches the metadata of `magnet` from its peers and writes it to `path` as a .torrent.
+fn fetch_and_save(magnet: &Magnet, path: &Path) -> Result<Metainfo, Failure> {
+    let mut opts = Options::new(PathBuf::from("."), super::run_torrent::rand_seed());
+    let fetched = super::run_torrent::fetch_magnet(magnet, &mut opts)?;
+    std::fs::write(path, &fetched.torrent)
+        .map_err(|e| Failure::failed(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
+    Ok(fetched.meta)
 }
 
 fn torrent_json(m: &Metainfo) -> Value {

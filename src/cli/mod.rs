@@ -35,6 +35,10 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// For a magnet link: fetch its metadata from the link's trackers and peers (BEP 9),
+        /// write it to FILE as a .torrent, and describe the torrent.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
     },
     /// Make a .torrent from a file or a directory.
     Create(create::Args),
@@ -84,7 +88,11 @@ impl Failure {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
-        Command::Info { torrent, json } => info::run(&torrent, json),
+        Command::Info {
+            torrent,
+            json,
+            save,
+        } => info::run(&torrent, json, save.as_deref()),
         Command::Create(args) => create::run(args),
         Command::Download(args) => download::run(args),
         Command::Seed(args) => seed::run(args),

@@ -101,6 +101,11 @@ pub fn load_source(torrent: &str) -> Result<Source, Failure> {
 /// Fetches a magnet link's metadata from its peers (BEP 9) until it verifies or the user
 /// interrupts; the link's `x.pe` peers are added to `opts` for the download that follows.
 pub fn fetch_magnet(magnet: &Magnet, opts: &mut Options) -> Result<Fetched, Failure> {
+    if magnet.trackers.is_empty() && magnet.peers.is_empty() && opts.peers.is_empty() {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "the magnet link names no tracker (tr=) and no peer (x.pe=), and bitswarm cannot search the DHT yet"
+        )));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,7 +125,7 @@ pub fn fetch_magnet(magnet: &Magnet, opts: &mut Options) -> Result<Fetched, Fail
 pub fn load_torrent(torrent: &str) -> Result<Metainfo, Failure> {
     if torrent.starts_with("magnet:") {
         return Err(Failure::bad_input(anyhow::anyhow!(
-            "a magnet link has no piece hashes to check the data against; give the .torrent file"
+            "a magnet link has no piece hashes to check the data against; use a .torrent file"
         )));
     }
     let path = PathBuf::from(torrent);
@@ -202,7 +207,7 @@ fn report(meta: &Metainfo, summary: &Summary, flags: &Flags) {
     }
 }
 
-fn rand_seed() -> u64 {
+pub fn rand_seed() -> u64 {
     // The binary may use the OS's randomness; the library only ever sees the seed.
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now())
