@@ -138,6 +138,16 @@ pub struct Behaviour {
     /// a leecher, and serves nothing: it claims no piece, so needs `pieces = []`. Reports each
     /// block received and when it has the whole torrent.
     pub free_ride: bool,
+    /// `serve_metadata`: speak BEP 10 and answer BEP 9 `ut_metadata` requests with the
+    /// torrent's info dictionary, so magnet-link clients can fetch it from this seeder.
+    pub serve_metadata: bool,
+    /// `corrupt_metadata`: serve the info dictionary with every byte flipped (same size, so
+    /// only its hash gives it away). Needs `serve_metadata`.
+    pub corrupt_metadata: bool,
+    /// `metadata_size`: claim an info dictionary of this many bytes in the extended handshake
+    /// and serve pieces of that size (seeded filler). Over 16 MiB a client must not even ask;
+    /// such pieces are refused with a reject. Needs `serve_metadata`.
+    pub metadata_size: Option<u32>,
     /// Keys the scenario wrote that are none of the above (usually typos);
     /// [`Behaviour::validate`] refuses them so a misspelt fault cannot silently be off.
     #[serde(flatten)]
@@ -168,6 +178,9 @@ impl Default for Behaviour {
             fast: true,
             unrequested_blocks_ms: None,
             rejoin_after_ms: None,
+            serve_metadata: false,
+            corrupt_metadata: false,
+            metadata_size: None,
             rejoin_max: None,
             request_flood: None,
             trickle_ms: None,
@@ -345,6 +358,15 @@ impl Behaviour {
                 field: "free_ride",
                 needs: "pieces = []",
             });
+        }
+        for (field, set) in [
+            ("corrupt_metadata", self.corrupt_metadata),
+            ("metadata_size", self.metadata_size.is_some()),
+        ] {
+            if set && !self.serve_metadata {
+                let needs = "serve_metadata";
+                return Err(BehaviourError::Needs { field, needs });
+            }
         }
         if self.shift_begin == Some(0) {
             return Err(BehaviourError::NoShift("shift_begin"));

@@ -243,7 +243,7 @@ impl Content {
     }
 
     /// The bencoded `info` dictionary with the real piece hashes.
-    fn info_bytes(&self) -> Vec<u8> {
+    pub fn info_bytes(&self) -> Vec<u8> {
         bencode::encode(&info_value(&self.layout, self.piece_hashes()))
     }
 

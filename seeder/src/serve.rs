@@ -25,7 +25,7 @@ use crate::announce::Announcing;
 use crate::behaviour::{Behaviour, BehaviourError};
 use crate::content::Content;
 use crate::event::{EventKind, Events};
-use crate::peer::{self, Fetch, Outcome, Shared};
+use crate::peer::{self, Fetch, Outcome, Served, Shared};
 use crate::rejoin::{self, Book, Rejoins};
 
 /// Connections one seeder serves at once; more are closed on arrival. Far above what a
@@ -279,6 +279,7 @@ fn share(swarm: &SeedSwarm, seeder: Seeder, port: u16, rng: &mut ChaCha8Rng) -> 
     let b = seeder.behaviour;
     let plan = b.piece_plan(piece_count, seeder.index, seeder.group, rng);
     let fetch = b.free_ride.then(|| Fetch::new(content.geometry()));
+    let metadata = Served::scripted(&b, &content);
     Arc::new(Shared {
         info_hash: swarm.info_hash,
         corrupt_pieces: b.corrupt_pieces.iter().copied().collect::<BTreeSet<_>>(),
@@ -293,6 +294,7 @@ fn share(swarm: &SeedSwarm, seeder: Seeder, port: u16, rng: &mut ChaCha8Rng) -> 
         decoder: Decoder::new(max_frame_len(piece_count)),
         book: Book::new(!swarm.trackers.is_empty()),
         fetch,
+        metadata,
         behaviour: b,
     })
 }

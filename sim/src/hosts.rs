@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use bitswarm_client::shell::observe::Watch;
-use bitswarm_client::shell::{self, Options, Progress};
+use bitswarm_client::shell::{self, magnet, Options, Progress};
 use bitswarm_client::Metainfo;
 use tokio::sync::watch;
 
@@ -46,6 +46,8 @@ pub struct Leecher {
     pub join: Duration,
     pub opts: Options,
     pub meta: Arc<Metainfo>,
+    /// Start from this magnet link rather than `meta` (which the digests still come from).
+    pub magnet: Option<bitswarm_client::Magnet>,
     pub trace: Recorder,
     pub shared: Arc<Mutex<Shared>>,
     /// Turns true when every leecher is complete: seeding leechers stop then.
@@ -61,6 +63,7 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
         join,
         opts,
         meta,
+        magnet,
         trace,
         shared,
         stop,
@@ -68,7 +71,8 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
     let host = name.clone();
     sim.host(name, move || {
         let mut opts = opts.clone();
-        let meta = Arc::clone(&meta);
+        let mut meta = Arc::clone(&meta);
+        let magnet = magnet.clone();
         let trace = trace.clone();
         let shared = Arc::clone(&shared);
         let host = host.clone();
@@ -83,6 +87,17 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
                 s.watches.push((host.clone(), Arc::clone(&observer)));
             }
             opts.watch = Watch(Some(observer));
+            if let Some(magnet) = &magnet {
+                let mut stop = stop.clone();
+                let stopped = async move {
+                    let _ = stop.wait_for(|done| *done).await;
+                };
+                let fetched = magnet::fetch_metadata(TurmoilNet, magnet, &opts, stopped).await?;
+                if fetched.meta.info_hash != meta.info_hash {
+                    return Err("the fetched metadata has another info-hash".into());
+                }
+                meta = Arc::new(fetched.meta);
+            }
             let (tx, _rx) = watch::channel(Progress::default());
             let shutdown = async move {
                 let _ = stop.wait_for(|done| *done).await;

@@ -196,6 +196,13 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             join: Duration::from_secs_f64(l.join_s),
             opts,
             meta: Arc::clone(&meta),
+            magnet: l.magnet.then(|| bitswarm_client::Magnet {
+                info_hash: meta.info_hash,
+                name: None,
+                trackers: meta.trackers().into_iter().flatten().collect(),
+                peers: Vec::new(),
+                web_seeds: Vec::new(),
+            }),
             trace: trace.clone(),
             shared: Arc::clone(&shared),
             stop: stop_rx.clone(),

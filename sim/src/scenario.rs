@@ -204,6 +204,12 @@ pub struct LeecherSpec {
     /// every piece, and serves; with `seed` it keeps serving until every leecher is done).
     #[serde(default)]
     pub starts_complete: bool,
+    /// Starts from a magnet link (the info-hash, the scenario's tracker, the seeders when
+    /// there is no tracker) instead of the .torrent: the info dictionary comes from peers
+    /// over BEP 9 (seeders with `serve_metadata`, or other bitswarm leechers) before the
+    /// download begins.
+    #[serde(default)]
+    pub magnet: bool,
 }
 
 /// A network fault or host crash at a simulated time.

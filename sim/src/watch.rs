@@ -318,6 +318,15 @@ impl Observer for ClientWatch {
                 self.trace.record(&self.host, "complete");
                 s.complete = true;
             }
+            Trace::MetadataVerified { bytes } => {
+                self.trace
+                    .record(&self.host, format_args!("metadata verified {bytes} bytes"));
+            }
+            Trace::MetadataDropped { peer, fault } => {
+                self.trace
+                    .record(&self.host, format_args!("metadata-drop {peer}: {fault}"));
+                s.dropped.insert(peer);
+            }
         }
     }
 }

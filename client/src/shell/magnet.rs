@@ -31,6 +31,7 @@ use crate::wire::{MAX_METADATA_PIECES, MAX_METADATA_SIZE, OUR_UT_METADATA_ID};
 use crate::PeerId;
 
 use super::announce::{self, Command, Counters};
+use super::observe::{Trace, Watch};
 use super::{conn, dial, listen, Event, Options};
 
 /// Connections open at once while fetching metadata: a few are enough to spread the pieces,
@@ -105,6 +106,7 @@ struct Phase<N: Net> {
     tried: BTreeSet<SocketAddr>,
     dialing: usize,
     tracker_peers: mpsc::UnboundedReceiver<Vec<SocketAddr>>,
+    watch: Watch,
     announce: (mpsc::UnboundedSender<Command>, tokio::task::JoinHandle<()>),
     /// Kept so the announce task always reads the same counters.
     _counters: watch::Sender<Counters>,
@@ -155,7 +157,9 @@ impl<N: Net> Phase<N> {
             commands: commands_rx,
             peers: tracker_tx,
             started_complete: false,
-            watch: opts.watch.clone(),
+            // The download that follows announces `started` again: its announces are the
+            // ones an observer checks for order.
+            watch: Watch::default(),
         });
         let mut phase = Phase {
             net,
@@ -168,6 +172,7 @@ impl<N: Net> Phase<N> {
             tried: BTreeSet::new(),
             dialing: 0,
             tracker_peers,
+            watch: opts.watch.clone(),
             announce: (commands, task),
             _counters: counters_tx,
             listen_task,
@@ -185,6 +190,8 @@ impl<N: Net> Phase<N> {
             self.dial_more();
             self.perform();
             if let Some(info) = self.fetch.done() {
+                let bytes = info.len();
+                self.watch.record(Trace::MetadataVerified { bytes });
                 return Some(info.clone());
             }
             let now = self.epoch.elapsed();
@@ -304,8 +311,12 @@ impl<N: Net> Phase<N> {
                     }
                 }
                 Action::Drop { key, fault } => {
-                    if let Some((addr, _)) = self.links.remove(&key) {
-                        warn!(peer = %addr, %fault, "dropped while fetching metadata");
+                    if let Some((peer, _)) = self.links.remove(&key) {
+                        warn!(%peer, %fault, "dropped while fetching metadata");
+                        self.watch.record(Trace::MetadataDropped {
+                            peer,
+                            fault: &fault,
+                        });
                     }
                 }
             }

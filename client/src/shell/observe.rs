@@ -54,6 +54,15 @@ pub enum Trace<'a> {
     },
     /// Every piece is verified and on disk.
     Complete,
+    /// A magnet link's info dictionary arrived and its hash is the info-hash.
+    MetadataVerified {
+        bytes: usize,
+    },
+    /// A peer was dropped while fetching metadata, and why.
+    MetadataDropped {
+        peer: SocketAddr,
+        fault: &'a crate::metadata::Fault,
+    },
 }
 
 /// Receives [`Trace`] events, in the order they happen, from the torrent's tasks.

@@ -294,6 +294,16 @@ fn hostile_peer_fields_are_validated() {
     );
     assert_eq!(err("rejoin_max = 2"), "rejoin_max needs rejoin_after_ms");
     assert_eq!(err("shift_begin = 0"), "shift_begin must not be 0");
+    assert_eq!(
+        err("corrupt_metadata = true"),
+        "corrupt_metadata needs serve_metadata"
+    );
+    assert_eq!(
+        err("metadata_size = 10"),
+        "metadata_size needs serve_metadata"
+    );
+    let lying = "serve_metadata = true\ncorrupt_metadata = true\nmetadata_size = 10";
+    assert_eq!(parse(lying).validate(10), Ok(()));
     assert_eq!(parse("shift_begin = -1").validate(10), Ok(()));
     assert!(toml::from_str::<Behaviour>("request_flood = -1").is_err());
     assert!(toml::from_str::<Behaviour>("rejoin_after_ms = \"soon\"").is_err());

@@ -15,6 +15,7 @@ mod blocks;
 mod ending;
 mod flood;
 mod leech;
+mod metadata;
 mod opening;
 mod requests;
 mod serving;
@@ -40,6 +41,7 @@ use crate::event::{EventKind, Events, SeederEvent};
 use crate::rejoin::Book;
 pub(crate) use leech::Fetch;
 pub use leech::FREE_RIDE_PIPELINE;
+pub(crate) use metadata::Served;
 
 /// How long a peer has to send its handshake (the client's own limit is the same).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -104,6 +106,8 @@ pub(crate) struct Shared {
     pub book: Book,
     /// What a free rider (`free_ride`) has fetched and asked for, over all its connections.
     pub fetch: Option<std::sync::Mutex<Fetch>>,
+    /// The info dictionary it offers over BEP 9, if `serve_metadata`.
+    pub metadata: Option<Served>,
 }
 
 impl Shared {
@@ -237,6 +241,10 @@ struct Conn<S> {
     out: BytesMut,
     /// Both sides speak BEP 6.
     fast: bool,
+    /// Both sides speak BEP 10 (only a seeder serving metadata offers it).
+    extended: bool,
+    /// The id the peer wants `ut_metadata` messages sent with.
+    their_ut_metadata: Option<u8>,
     /// We choke the peer (BEP 3: every connection starts choked).
     choked: bool,
     /// When the next flap of `choke_flap_ms` is due, once flapping has started.
@@ -281,6 +289,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             buf: BytesMut::with_capacity(serving::READ_SLACK),
             out: BytesMut::new(),
             fast: false,
+            extended: false,
+            their_ut_metadata: None,
             choked: true,
             flap_at: None,
             queue: VecDeque::new(),

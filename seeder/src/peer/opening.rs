@@ -12,8 +12,12 @@ use super::{Conn, Ended};
 /// How many bytes of garbage `garbage_after_handshake` sends.
 const GARBAGE_LEN: usize = 1024;
 
-/// Reserved handshake bits with only BEP 6 (byte 7, bit 0x04): the seeder speaks no BEP 10.
+/// Reserved handshake bits with only BEP 6 (byte 7, bit 0x04): the seeder speaks BEP 10 only
+/// when it serves metadata, adding [`EXTENDED_BIT`].
 const FAST_ONLY: Reserved = Reserved([0, 0, 0, 0, 0, 0, 0, 0x04]);
+
+/// BEP 10 in the reserved bytes: byte 5, bit 0x10.
+const EXTENDED_BIT: u8 = 0x10;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Exchanges handshakes: on an accepted connection reads the peer's first, checks its
@@ -45,6 +49,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             )));
         }
         self.fast = self.shared.behaviour.fast && theirs.reserved.supports_fast();
+        self.extended = self.shared.metadata.is_some() && theirs.reserved.supports_extended();
         if !self.dialled {
             self.out.extend_from_slice(&ours.encode());
             self.flush().await?;
@@ -59,12 +64,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         } else {
             self.shared.info_hash
         };
+        let mut reserved = if b.fast {
+            FAST_ONLY
+        } else {
+            Reserved::default()
+        };
+        if self.shared.metadata.is_some() {
+            reserved.0[5] |= EXTENDED_BIT;
+        }
         Handshake {
-            reserved: if b.fast {
-                FAST_ONLY
-            } else {
-                Reserved::default()
-            },
+            reserved,
             info_hash,
             peer_id: self.peer_id,
         }
@@ -114,5 +123,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Message::AllowedFast(piece).encode(&mut self.out);
             }
         }
+        self.greet_extended();
     }
 }

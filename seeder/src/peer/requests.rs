@@ -46,8 +46,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     }
                 }
             }
-            // A seeder (free riders aside) wants nothing: the peer's pieces, interest and choking do not matter,
-            // and extension messages (BEP 10) are not negotiated, so they are ignored.
+            Message::Extended { id, payload } => self.on_extended(id, &payload),
+            // A seeder (free riders aside) wants nothing: the peer's pieces, interest and
+            // choking do not matter.
             _ => {}
         }
         Ok(())
