@@ -9,13 +9,15 @@ use crate::scenario::{Scenario, TrackerFault};
 
 /// The mock tracker's configuration for a scenario.
 pub fn tracker_config(sc: &Scenario) -> Config {
+    let defaults = Config::default();
     Config {
         interval: sc.tracker.interval_s,
+        max_numwant: sc.tracker.max_numwant.unwrap_or(defaults.max_numwant),
         seed: sc.seed,
         faults: Faults {
             windows: sc.tracker.faults.iter().filter_map(window).collect(),
         },
-        ..Config::default()
+        ..defaults
     }
 }
 

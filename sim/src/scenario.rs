@@ -54,6 +54,10 @@ pub struct TrackerSpec {
     /// Probability that a UDP datagram between the tracker and a leecher is lost.
     #[serde(default)]
     pub udp_loss: f64,
+    /// The most peers one answer carries (default: the mock tracker's); `1` makes every
+    /// other peer something the clients must learn another way (PEX).
+    #[serde(default)]
+    pub max_numwant: Option<u32>,
     #[serde(default)]
     pub faults: Vec<TrackerFault>,
 }
@@ -64,6 +68,7 @@ impl Default for TrackerSpec {
             kind: TrackerKind::Http,
             interval_s: default_interval(),
             udp_loss: 0.0,
+            max_numwant: None,
             faults: Vec::new(),
         }
     }

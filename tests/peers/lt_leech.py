@@ -61,7 +61,9 @@ def id_prefix(pid):
 
 
 def add_magnet(session, args):
-    """Adds a magnet link and waits (within the timeout) until its metadata is in."""
+    """Adds a magnet link and waits (within the timeout) until its metadata is in. Returns the
+    handle and the block alerts that came meanwhile (blocks can arrive as soon as the metadata
+    does), for the per-peer totals."""
     try:
         params = lt.parse_magnet_uri(args.torrent)
     except RuntimeError as e:
@@ -70,14 +72,18 @@ def add_magnet(session, args):
     params.save_path = args.save_path
     handle = session.add_torrent(params)
     deadline = time.monotonic() + args.timeout
+    early = []
     while not handle.status().has_metadata:
         for a in session.pop_alerts():
-            print("alert:", a.message(), file=sys.stderr, flush=True)
+            if isinstance(a, lt.block_finished_alert):
+                early.append(a)
+            else:
+                print("alert:", a.message(), file=sys.stderr, flush=True)
         if time.monotonic() > deadline:
             print("error: timed out waiting for the metadata", file=sys.stderr)
             sys.exit(1)
         time.sleep(0.01)
-    return handle
+    return handle, early
 
 
 def main():
@@ -108,8 +114,9 @@ def main():
         }
     )
     start = time.monotonic()
+    early = []
     if args.torrent.startswith("magnet:"):
-        handle = add_magnet(session, args)
+        handle, early = add_magnet(session, args)
         print("metadata %.3f" % (time.monotonic() - start), flush=True)
         ti = handle.torrent_file()
     else:
@@ -120,6 +127,8 @@ def main():
             sys.exit(1)
         handle = session.add_torrent({"ti": ti, "save_path": args.save_path})
     totals = PeerTotals(ti)
+    for a in early:
+        totals.add(a)
 
     def drain_alerts():
         for a in session.pop_alerts():

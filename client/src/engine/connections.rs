@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::wire::{ExtendedHandshake, Message, OUR_UT_METADATA_ID};
+use crate::wire::{ExtendedHandshake, Message, OUR_UT_METADATA_ID, OUR_UT_PEX_ID};
 
 /// What our BEP 10 handshake says we are (`v`).
 pub const CLIENT_NAME: &str = concat!("bitswarm ", env!("CARGO_PKG_VERSION"));
@@ -57,15 +57,20 @@ impl Engine {
             self.send(now, key, first);
         }
         if hs.extended {
-            // Our BEP 10 handshake: how many requests we queue, and what address it has.
+            // Our BEP 10 handshake: our extensions (BEP 9, BEP 11), the port we listen on, how
+            // many requests we queue, the address it has, and our metadata's size.
             let metadata_size = self.metadata.as_ref().map(|m| m.len());
             let ours = ExtendedHandshake {
-                extensions: [("ut_metadata".to_string(), OUR_UT_METADATA_ID)].into(),
+                extensions: [
+                    ("ut_metadata".to_string(), OUR_UT_METADATA_ID),
+                    ("ut_pex".to_string(), OUR_UT_PEX_ID),
+                ]
+                .into(),
                 client: Some(CLIENT_NAME.to_string()),
+                port: self.listen_port,
                 reqq: u32::try_from(self.config.max_requests_in).ok(),
                 your_ip: Some(hs.addr.ip()),
                 metadata_size: metadata_size.and_then(|n| u32::try_from(n).ok()),
-                ..ExtendedHandshake::default()
             };
             let payload = Bytes::from(ours.encode());
             self.send(now, key, Message::Extended { id: 0, payload });

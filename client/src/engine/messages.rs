@@ -12,7 +12,7 @@ use crate::bitfield::Bitfield;
 use crate::geometry::{BlockRef, BLOCK_LEN};
 use crate::wire::{
     metadata_piece_len, ExtendedHandshake, Message, MetadataMessage, METADATA_PIECE_LEN,
-    OUR_UT_METADATA_ID,
+    OUR_UT_METADATA_ID, OUR_UT_PEX_ID,
 };
 
 use super::picker::Accept;
@@ -102,9 +102,11 @@ impl Engine {
             }
             Message::Extended { id, payload } => {
                 if id == EXTENDED_HANDSHAKE {
-                    self.on_extended_handshake(key, &payload);
+                    self.on_extended_handshake(now, key, &payload);
                 } else if id == OUR_UT_METADATA_ID {
                     self.on_metadata_message(now, key, &payload);
+                } else if id == OUR_UT_PEX_ID {
+                    self.on_pex(now, key, &payload);
                 }
                 Ok(())
             }
@@ -284,7 +286,7 @@ impl Engine {
 
     /// Reads the BEP 10 handshake, once per peer: later ones are ignored, so a peer cannot
     /// make us parse a large dictionary over and over. `reqq` caps our queue to it.
-    fn on_extended_handshake(&mut self, key: PeerKey, payload: &[u8]) {
+    fn on_extended_handshake(&mut self, now: Duration, key: PeerKey, payload: &[u8]) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -294,6 +296,11 @@ impl Engine {
         if let Ok(hs) = ExtendedHandshake::parse(payload) {
             peer.reqq = hs.reqq;
             peer.ut_metadata = hs.id("ut_metadata");
+            peer.listen_port = hs.port;
+            peer.pex.id = hs.id("ut_pex");
+            // The first message goes out at the next tick: it is what a newcomer that found
+            // one peer needs to find the rest.
+            peer.pex.next_at = now;
         }
     }
 

@@ -17,6 +17,7 @@ mod connections;
 mod endgame;
 mod messages;
 mod peer;
+mod pex;
 pub mod picker;
 mod requests;
 pub mod smartban;
@@ -158,6 +159,9 @@ pub struct Engine {
     last_refill: Duration,
     /// The info dictionary, served to peers that ask for it (BEP 9).
     metadata: Option<bytes::Bytes>,
+    /// The port we accept connections on, told to peers (BEP 10 `p`) so that those we dialled
+    /// from an ephemeral port can name us to others (PEX).
+    listen_port: Option<u16>,
 }
 
 impl Engine {
@@ -179,7 +183,13 @@ impl Engine {
             refill_due: false,
             last_refill: Duration::ZERO,
             metadata: None,
+            listen_port: None,
         }
+    }
+
+    /// The port we listen on, for our extended handshake.
+    pub fn set_listen_port(&mut self, port: u16) {
+        self.listen_port = (port != 0).then_some(port);
     }
 
     /// Serves `info` (the torrent's info dictionary, exactly as hashed) to peers that ask for
@@ -236,5 +246,7 @@ impl Engine {
 
 #[cfg(test)]
 mod hostile_tests;
+#[cfg(test)]
+mod pex_tests;
 #[cfg(test)]
 mod tests;

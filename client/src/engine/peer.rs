@@ -118,6 +118,10 @@ pub struct Peer {
     pub extended_seen: bool,
     /// The id the peer wants `ut_metadata` messages sent with, if it takes them.
     pub ut_metadata: Option<u8>,
+    /// The port it listens on, from its extended handshake (`p`).
+    pub listen_port: Option<u16>,
+    /// Peer exchange with it (BEP 11).
+    pub pex: super::pex::PexState,
     /// Payload bytes received from this peer, for the request queue depth.
     pub rate: Rate,
     /// Payload bytes of our requests it answered, over the whole connection: the choker's
@@ -225,6 +229,8 @@ impl Peer {
             reqq: None,
             extended_seen: false,
             ut_metadata: None,
+            listen_port: None,
+            pex: super::pex::PexState::default(),
             rate: Rate::default(),
             received: 0,
             connected_at: now,

@@ -28,6 +28,7 @@ impl Engine {
         if self.endgame_due(now) {
             self.refill_due = true;
         }
+        self.pex_tick(now);
         self.dial(now);
         self.refill_if_due(now);
         if now >= self.choker.next_round && self.peers.values().any(|p| p.up.interested) {
@@ -118,6 +119,9 @@ impl Engine {
             }
         }
         if let Some(t) = self.next_refill_at() {
+            consider(t);
+        }
+        if let Some(t) = self.pex_deadline() {
             consider(t);
         }
         if self.peers.values().any(|p| p.up.interested) {

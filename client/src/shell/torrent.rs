@@ -188,6 +188,7 @@ impl<'a, N: Net> Torrent<'a, N> {
         let listener = listen_on(&net, opts.listen).await?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         info!(port, "listening");
+        engine.set_listen_port(port);
         let listen_task = listen::spawn::<N>(listener, ctx.clone());
         let (tracker_tx, tracker_peers) = mpsc::unbounded_channel();
         let announce = start_announcing(

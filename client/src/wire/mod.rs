@@ -11,6 +11,7 @@ mod extended;
 mod handshake;
 mod message;
 mod metadata;
+mod pex;
 
 pub use codec::{max_frame_len, Decoder, MAX_EXTENDED_LEN};
 pub use extended::{
@@ -22,6 +23,9 @@ pub use message::{encode_piece_header, id, Message};
 pub use metadata::{
     metadata_piece_len, MetadataError, MetadataMessage, MAX_METADATA_PIECES, METADATA_PIECE_LEN,
     OUR_UT_METADATA_ID,
+};
+pub use pex::{
+    plausible_peer, PexError, PexMessage, MAX_PEX_ENTRIES, OUR_UT_PEX_ID, PEX_REACHABLE, PEX_SEED,
 };
 
 /// Why bytes from a peer were refused.
