@@ -3,6 +3,7 @@
 pub mod bencode;
 pub mod bitfield;
 pub mod create;
+pub mod dht;
 pub mod engine;
 pub mod geometry;
 pub mod magnet;
