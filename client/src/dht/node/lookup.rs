@@ -1,0 +1,182 @@
+//! Iterative lookups of a [`DhtNode`]: candidates by XOR distance, [`ALPHA`] queries in flight,
+//! the end when the [`K`] closest live candidates have answered, and the announces after a
+//! `get_peers` lookup that asked for them.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{DhtAction, DhtNode, LookupId, ALPHA, MAX_CANDIDATES, MAX_LOOKUPS};
+use crate::dht::id::NodeId;
+use crate::dht::krpc::Query;
+use crate::dht::routing::K;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CandState {
+    New,
+    Asked,
+    Answered,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Candidate {
+    pub id: NodeId,
+    pub addr: SocketAddr,
+    /// `false` for a bootstrap router until it answers with its id.
+    pub known: bool,
+    pub state: CandState,
+    pub token: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Lookup {
+    pub target: NodeId,
+    /// `get_peers` (else `find_node`), announcing this port at the end if `Some`.
+    pub get_peers: bool,
+    pub announce: Option<u16>,
+    pub cands: Vec<Candidate>,
+    pub found: BTreeSet<SocketAddr>,
+}
+
+impl DhtNode {
+    pub(super) fn start(
+        &mut self,
+        now: Duration,
+        target: NodeId,
+        get_peers: bool,
+        announce: Option<u16>,
+        seeds: Vec<(Option<NodeId>, SocketAddr)>,
+    ) -> Option<LookupId> {
+        if self.lookups.len() >= MAX_LOOKUPS {
+            return None;
+        }
+        let id = LookupId(self.next_lookup);
+        self.next_lookup += 1;
+        let mut lookup = Lookup {
+            target,
+            get_peers,
+            announce,
+            cands: Vec::new(),
+            found: BTreeSet::new(),
+        };
+        for (i, (node, addr)) in seeds.into_iter().enumerate() {
+            // Routers have no known id: they sort last until they answer with theirs.
+            let mut far = target.0.map(|b| !b);
+            far[19] = i as u8;
+            let id = node.unwrap_or(NodeId(far));
+            add_candidate(&mut lookup, id, addr, self.id(), node.is_some());
+        }
+        self.lookups.insert(id, lookup);
+        self.advance(now, id);
+        Some(id)
+    }
+
+    /// Keeps [`ALPHA`] queries in flight among the closest candidates; ends the lookup when
+    /// the [`K`] closest live ones have all answered (or nothing is left to ask).
+    pub(super) fn advance(&mut self, now: Duration, lid: LookupId) {
+        let Some(l) = self.lookups.get(&lid) else {
+            return;
+        };
+        let live: Vec<usize> = (0..l.cands.len())
+            .filter(|&i| l.cands[i].state != CandState::Failed)
+            .take(K)
+            .collect();
+        let in_flight = l
+            .cands
+            .iter()
+            .filter(|c| c.state == CandState::Asked)
+            .count();
+        let to_ask: Vec<usize> = live
+            .iter()
+            .copied()
+            .filter(|&i| l.cands[i].state == CandState::New)
+            .take(ALPHA.saturating_sub(in_flight))
+            .collect();
+        let settled = live
+            .iter()
+            .all(|&i| l.cands[i].state == CandState::Answered);
+        if to_ask.is_empty()
+            && in_flight == 0
+            && (settled || live.iter().all(|&i| l.cands[i].state != CandState::New))
+        {
+            return self.finish(now, lid);
+        }
+        let (target, get_peers) = (l.target, l.get_peers);
+        for i in to_ask {
+            let Some(c) = self.lookups.get(&lid).map(|l| l.cands[i].clone()) else {
+                return;
+            };
+            let query = if get_peers {
+                Query::GetPeers { info_hash: target }
+            } else {
+                Query::FindNode { target }
+            };
+            let known = c.known.then_some(c.id);
+            let sent = self.send_query(now, c.addr, known, Some(lid), query);
+            if let Some(l) = self.lookups.get_mut(&lid) {
+                l.cands[i].state = if sent {
+                    CandState::Asked
+                } else {
+                    CandState::Failed
+                };
+            }
+        }
+    }
+
+    /// Announces (if asked) to the closest nodes that gave tokens, and reports the end.
+    fn finish(&mut self, now: Duration, lid: LookupId) {
+        let Some(l) = self.lookups.remove(&lid) else {
+            return;
+        };
+        if let Some(port) = l.announce {
+            let closest = l
+                .cands
+                .iter()
+                .filter(|c| c.state == CandState::Answered)
+                .take(K);
+            for c in closest {
+                if let Some(token) = &c.token {
+                    let query = Query::AnnouncePeer {
+                        info_hash: l.target,
+                        port,
+                        implied_port: false,
+                        token: token.clone(),
+                    };
+                    self.send_query(now, c.addr, Some(c.id), None, query);
+                }
+            }
+        }
+        self.actions.push_back(DhtAction::Done { lookup: lid });
+    }
+}
+
+/// Adds a candidate unless it is us, already known by address, or the list is full of
+/// closer ones.
+pub(super) fn add_candidate(
+    l: &mut Lookup,
+    id: NodeId,
+    addr: SocketAddr,
+    own: NodeId,
+    known: bool,
+) {
+    if id == own || l.cands.iter().any(|c| c.addr == addr || c.id == id) {
+        return;
+    }
+    let cand = Candidate {
+        id,
+        addr,
+        known,
+        state: CandState::New,
+        token: None,
+    };
+    if l.cands.len() < MAX_CANDIDATES {
+        l.cands.push(cand);
+    } else if let Some(worst) = l.cands.last() {
+        if worst.state == CandState::New && id.distance(&l.target) < worst.id.distance(&l.target) {
+            l.cands.pop();
+            l.cands.push(cand);
+        }
+    }
+    l.cands.sort_by_key(|c| c.id.distance(&l.target));
+}

@@ -1,0 +1,299 @@
+//! DHT node tests over an in-memory network of nodes: bootstrap, lookups that find announced
+//! peers, and the hostile cases (garbage, spoofed answers, bad tokens, silent nodes, floods).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::dht::krpc::{Malformed, ERROR_METHOD_UNKNOWN};
+
+/// A network of nodes exchanging datagrams in memory, in order, with simulated time; nodes
+/// in `silent` never answer.
+struct Net {
+    nodes: BTreeMap<SocketAddr, DhtNode>,
+    silent: BTreeSet<SocketAddr>,
+    now: Duration,
+    /// Per lookup owner: peers found and lookups done.
+    found: BTreeMap<SocketAddr, BTreeSet<SocketAddr>>,
+    done: BTreeMap<SocketAddr, Vec<LookupId>>,
+    sent: usize,
+}
+
+fn addr(i: u32) -> SocketAddr {
+    SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 6881))
+}
+
+impl Net {
+    fn new(n: u32, seed: u64) -> Net {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let config = DhtConfig {
+            query_timeout: Duration::from_secs(2),
+            queries_per_ip: 1000,
+        };
+        let nodes = (0..n)
+            .map(|i| {
+                (
+                    addr(i),
+                    DhtNode::new(NodeId(rng.gen()), config.clone(), rng.gen()),
+                )
+            })
+            .collect();
+        Net {
+            nodes,
+            silent: BTreeSet::new(),
+            now: Duration::ZERO,
+            found: BTreeMap::new(),
+            done: BTreeMap::new(),
+            sent: 0,
+        }
+    }
+
+    /// Delivers datagrams until none are left, advancing time to the next deadline when
+    /// only timeouts can make progress; at most `steps` deliveries.
+    fn run(&mut self, steps: usize) {
+        for _ in 0..steps {
+            let mut queue = Vec::new();
+            for (&from, node) in self.nodes.iter_mut() {
+                while let Some(a) = node.next_action() {
+                    match a {
+                        DhtAction::Send { to, datagram } => queue.push((from, to, datagram)),
+                        DhtAction::Peers { peers, .. } => {
+                            self.found.entry(from).or_default().extend(peers)
+                        }
+                        DhtAction::Done { lookup } => {
+                            self.done.entry(from).or_default().push(lookup)
+                        }
+                    }
+                }
+            }
+            if queue.is_empty() {
+                let next = self.nodes.values().filter_map(|n| n.next_deadline()).min();
+                let Some(at) = next else {
+                    return;
+                };
+                self.now = self.now.max(at);
+                for n in self.nodes.values_mut() {
+                    n.tick(self.now);
+                }
+                continue;
+            }
+            self.now += Duration::from_millis(1);
+            for (from, to, datagram) in queue {
+                self.sent += 1;
+                if self.silent.contains(&to) {
+                    continue;
+                }
+                if let Some(n) = self.nodes.get_mut(&to) {
+                    n.datagram(self.now, from, &datagram);
+                }
+            }
+        }
+    }
+
+    fn node(&mut self, a: SocketAddr) -> &mut DhtNode {
+        self.nodes.get_mut(&a).expect("node")
+    }
+
+    /// Every node bootstraps through node 0.
+    fn bootstrap_all(&mut self) {
+        let router = addr(0);
+        let now = self.now;
+        let addrs: Vec<SocketAddr> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|a| *a != router)
+            .collect();
+        for a in addrs {
+            self.node(a).bootstrap(now, &[router]);
+            self.run(10_000);
+        }
+    }
+}
+
+#[test]
+fn a_lookup_finds_the_peer_another_node_announced() {
+    let mut net = Net::new(120, 1);
+    net.bootstrap_all();
+    let tables: Vec<usize> = net.nodes.values().map(|n| n.table().len()).collect();
+    assert!(
+        tables.iter().all(|&l| l >= K),
+        "every node knows at least K others: {tables:?}"
+    );
+
+    let info_hash = NodeId([0x42; 20]);
+    let (seeder, leecher) = (addr(37), addr(91));
+    let now = net.now;
+    net.node(seeder).get_peers(now, info_hash, Some(51413));
+    net.run(10_000);
+    assert!(net.done[&seeder].len() >= 1);
+    let now = net.now;
+    let lookup = net.node(leecher).get_peers(now, info_hash, None);
+    assert!(lookup.is_some());
+    net.run(10_000);
+    let found = net.found.get(&leecher).cloned().unwrap_or_default();
+    assert!(
+        found.contains(&SocketAddr::new(seeder.ip(), 51413)),
+        "found {found:?}"
+    );
+}
+
+#[test]
+fn silent_nodes_do_not_stop_a_lookup() {
+    let mut net = Net::new(80, 2);
+    net.bootstrap_all();
+    // A third of the network goes silent after it joined.
+    let all: Vec<SocketAddr> = net.nodes.keys().copied().collect();
+    for (i, a) in all.into_iter().enumerate() {
+        if i % 3 == 1 {
+            net.silent.insert(a);
+        }
+    }
+    let info_hash = NodeId([0x17; 20]);
+    let (seeder, leecher) = (addr(2), addr(5));
+    assert!(!net.silent.contains(&seeder) && !net.silent.contains(&leecher));
+    let now = net.now;
+    net.node(seeder).get_peers(now, info_hash, Some(7000));
+    net.run(10_000);
+    let now = net.now;
+    net.node(leecher).get_peers(now, info_hash, None);
+    net.run(10_000);
+    assert!(
+        net.done[&leecher].len() >= 1,
+        "the lookup ended despite timeouts"
+    );
+    let found = net.found.get(&leecher).cloned().unwrap_or_default();
+    assert!(
+        found.contains(&SocketAddr::new(seeder.ip(), 7000)),
+        "found {found:?}"
+    );
+}
+
+fn one_node() -> (DhtNode, SocketAddr) {
+    let config = DhtConfig {
+        query_timeout: Duration::from_secs(2),
+        queries_per_ip: 5,
+    };
+    (DhtNode::new(NodeId([1; 20]), config, 3), addr(500))
+}
+
+fn sent(n: &mut DhtNode) -> Vec<Krpc> {
+    std::iter::from_fn(|| n.next_action())
+        .filter_map(|a| match a {
+            DhtAction::Send { datagram, .. } => {
+                Some(Krpc::parse(&datagram).expect("we send valid krpc"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn malformed_queries_get_errors_and_garbage_gets_nothing() {
+    let (mut n, from) = one_node();
+    n.datagram(
+        Duration::ZERO,
+        from,
+        b"d1:ad2:id20:abcdefghij0123456789e1:q4:nope1:t2:aa1:y1:qe",
+    );
+    let out = sent(&mut n);
+    assert!(matches!(&out[0].body, Body::Error { code, .. } if *code == ERROR_METHOD_UNKNOWN));
+    assert_eq!(out[0].tid, b"aa");
+    for garbage in [&b"\xff\x00garbage"[..], b"le", b"d1:y1:qe", b""] {
+        n.datagram(Duration::ZERO, from, garbage);
+        assert!(sent(&mut n).is_empty(), "{garbage:?}");
+        let _: Option<Malformed> = Krpc::parse(garbage).err();
+    }
+}
+
+#[test]
+fn an_announce_needs_the_token_given_to_that_ip() {
+    let (mut n, from) = one_node();
+    let info_hash = NodeId([9; 20]);
+    let q = |query: Query| {
+        Krpc {
+            tid: b"t1".to_vec(),
+            body: Body::Query {
+                id: NodeId([7; 20]),
+                query,
+            },
+            ip: None,
+        }
+        .encode()
+    };
+    n.datagram(Duration::ZERO, from, &q(Query::GetPeers { info_hash }));
+    let Body::Response(r) = &sent(&mut n)[0].body else {
+        panic!("no response");
+    };
+    let token = r.token.clone().expect("a token");
+    // Another IP cannot use it; a made-up token fails too.
+    let other = addr(501);
+    let announce = |token: Vec<u8>| {
+        q(Query::AnnouncePeer {
+            info_hash,
+            port: 9000,
+            implied_port: false,
+            token,
+        })
+    };
+    n.datagram(Duration::ZERO, other, &announce(token.clone()));
+    n.datagram(Duration::ZERO, from, &announce(b"forged".to_vec()));
+    let refusals = sent(&mut n);
+    assert!(
+        refusals
+            .iter()
+            .all(|m| matches!(m.body, Body::Error { .. })),
+        "{refusals:?}"
+    );
+    n.datagram(Duration::ZERO, from, &announce(token.clone()));
+    assert!(matches!(sent(&mut n)[0].body, Body::Response(_)));
+    // Stored: the next get_peers answers with it.
+    n.datagram(
+        Duration::from_secs(1),
+        from,
+        &q(Query::GetPeers { info_hash }),
+    );
+    let Body::Response(r) = &sent(&mut n)[0].body else {
+        panic!("no response");
+    };
+    assert_eq!(r.values, vec![SocketAddr::new(from.ip(), 9000)]);
+    // Two rotations later the token is no longer valid.
+    n.tick(SECRET_PERIOD);
+    n.tick(SECRET_PERIOD * 2);
+    n.datagram(SECRET_PERIOD * 2, from, &announce(token));
+    assert!(matches!(sent(&mut n)[0].body, Body::Error { .. }));
+}
+
+#[test]
+fn spoofed_answers_and_floods_are_ignored() {
+    let (mut n, router) = one_node();
+    n.bootstrap(Duration::ZERO, &[router]);
+    let query = sent(&mut n).remove(0);
+    // The same transaction id answered from another address is a spoof.
+    let answer = Krpc {
+        tid: query.tid.clone(),
+        body: Body::Response(Response {
+            id: Some(NodeId([5; 20])),
+            ..Response::default()
+        }),
+        ip: None,
+    }
+    .encode();
+    n.datagram(Duration::ZERO, addr(666), &answer);
+    assert_eq!(n.table().len(), 0);
+    n.datagram(Duration::ZERO, router, &answer);
+    assert_eq!(n.table().len(), 1);
+    // A flood of queries from one IP: only `queries_per_ip` per second are answered.
+    let ping = Krpc {
+        tid: b"p".to_vec(),
+        body: Body::Query {
+            id: NodeId([8; 20]),
+            query: Query::Ping,
+        },
+        ip: None,
+    }
+    .encode();
+    for _ in 0..100 {
+        n.datagram(Duration::from_secs(5), addr(700), &ping);
+    }
+    assert_eq!(sent(&mut n).len(), 5);
+}
