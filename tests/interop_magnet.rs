@@ -165,7 +165,7 @@ fn magnets_that_cannot_work_are_refused_in_one_line() {
     let out = dir.path().join("out").display().to_string();
     let saved = dir.path().join("x.torrent").display().to_string();
     for args in [
-        vec!["download", bare.as_str(), "-o", &out],
+        vec!["download", bare.as_str(), "-o", &out, "--no-dht"],
         vec!["info", bare.as_str(), "--save", &saved],
     ] {
         let out = bitswarm().args(&args).output().expect("run bitswarm");
@@ -182,4 +182,63 @@ fn magnets_that_cannot_work_are_refused_in_one_line() {
         .expect("run bitswarm");
     let err = common::one_line_error(&out, 2);
     assert!(err.contains("is not a magnet link"), "{err}");
+}
+
+/// A DHT-only magnet link: no tracker, no `x.pe`. bitswarm joins a small libtorrent DHT on
+/// 127.0.0.1 through its hub (`--dht-router`), finds the libtorrent seeder's announce with
+/// `get_peers`, fetches the metadata from it, then the content.
+#[test]
+fn bitswarm_downloads_a_magnet_through_a_libtorrent_dht_alone() {
+    let _serial = serial();
+    let Some(python) = common::libtorrent_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fx = Fixture::build(dir.path(), "dht", &AWKWARD_FILES, "32KiB", &[]);
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(common::peers::peer_script("lt_dht.py"))
+        .arg(&fx.torrent)
+        .arg(&fx.parent);
+    let mut dht = Proc::spawn("libtorrent dht", cmd, dir.path());
+    let deadline = std::time::Instant::now() + SEEDERS_TIMEOUT;
+    let hub = loop {
+        let out = dht.stdout();
+        if let Some(line) = out.lines().find(|l| l.starts_with("ready ")) {
+            let port: u16 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .expect("hub port");
+            break port;
+        }
+        dht.assert_running();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the libtorrent DHT never got ready\n{}",
+            dht.report()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = dir.path().join("out");
+    let mut cmd = bitswarm_in(dir.path());
+    let link = format!("magnet:?xt=urn:btih:{}", fx.info_hash.to_hex());
+    cmd.args(["download", &link, "-o"]).arg(&out).args([
+        "--port",
+        &free_port().to_string(),
+        "--json",
+        "--dht-router",
+        &format!("127.0.0.1:{hub}"),
+    ]);
+    let mut proc = Proc::spawn("bitswarm", cmd, dir.path());
+    let status = proc.wait_timeout(DOWNLOAD_TIMEOUT);
+    assert!(
+        status.success(),
+        "bitswarm failed with {status}\n{}\n{}",
+        proc.report(),
+        dht.report()
+    );
+    fx.assert_same_content(&out, "bitswarm");
+    let summary: serde_json::Value = serde_json::from_str(proc.stdout().trim())
+        .unwrap_or_else(|e| panic!("--json is not one object ({e}):\n{}", proc.report()));
+    assert_eq!(summary["complete"], true, "{summary}");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bitswarm_client::shell::SeedUntil;
 
 use super::config::{self, Config};
-use super::run_torrent::{self, Flags, Source};
+use super::run_torrent::{self, Flags};
 use super::units::{parse_duration, parse_ratio, parse_size};
 use super::Failure;
 
@@ -74,11 +74,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut opts = args.flags.options(&config, output);
     opts.max_down = args.max_down.or(config.max_down);
     opts.seed_until = args.seed_until(&config);
-    let meta = match source {
-        Source::Torrent(meta) => meta,
-        Source::Magnet(magnet) => run_torrent::fetch_magnet(&magnet, &mut opts)?.meta,
-    };
-    run_torrent::run(&meta, opts, &args.flags)
+    run_torrent::run(source, opts, &args.flags)
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bitswarm_client::dht::node::DhtConfig;
 use bitswarm_client::net::TokioNet;
+use bitswarm_client::shell::dht::{Dht, DhtSetup, DEFAULT_ROUTERS};
 use bitswarm_client::shell::magnet::Fetched;
 use bitswarm_client::shell::{self, Options, Progress, Summary};
 use bitswarm_client::{Magnet, Metainfo};
@@ -47,6 +49,17 @@ pub struct Flags {
     /// Seed for every random choice, to replay a run (default: from the OS).
     #[arg(long, hide = true)]
     rng_seed: Option<u64>,
+    /// Also find peers through the DHT (BEP 5). Without this flag the DHT is used only for a
+    /// magnet link that names no tracker and no peer.
+    #[arg(long)]
+    dht: bool,
+    /// Join the DHT through this router (host:port; repeatable; implies --dht). Default: the
+    /// well-known public routers.
+    #[arg(long = "dht-router", value_name = "HOST:PORT")]
+    dht_routers: Vec<String>,
+    /// Never use the DHT.
+    #[arg(long, conflicts_with_all = ["dht", "dht_routers"])]
+    no_dht: bool,
 }
 
 impl Flags {
@@ -75,6 +88,31 @@ impl Flags {
         opts
     }
 
+    /// Whether to run the DHT for a torrent that has (or lacks) trackers or peers of its own.
+    fn wants_dht(&self, has_sources: bool) -> bool {
+        !self.no_dht && (self.dht || !self.dht_routers.is_empty() || !has_sources)
+    }
+
+    /// Starts the DHT on the listen port (UDP, IPv4), keeping its table in the download
+    /// folder's `.bitswarm/dht.dat`.
+    async fn start_dht(&self, net: &TokioNet, opts: &Options) -> Result<Dht, Failure> {
+        let routers = if self.dht_routers.is_empty() {
+            DEFAULT_ROUTERS.iter().map(|r| r.to_string()).collect()
+        } else {
+            self.dht_routers.clone()
+        };
+        let setup = DhtSetup {
+            bind: SocketAddr::from(([0, 0, 0, 0], opts.listen.port())),
+            routers,
+            seed: opts.seed ^ 0x0064_6874,
+            config: DhtConfig::default(),
+            state: Some(opts.out_dir.join(".bitswarm").join("dht.dat")),
+        };
+        Dht::start(net.clone(), setup)
+            .await
+            .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the DHT: {e}")))
+    }
+
     /// A live display only for a person watching: never when piped or asked to be quiet.
     pub fn show_progress(&self) -> bool {
         !self.quiet && !self.json && std::io::stderr().is_terminal()
@@ -101,10 +139,8 @@ pub fn load_source(torrent: &str) -> Result<Source, Failure> {
 /// Fetches a magnet link's metadata from its peers (BEP 9) until it verifies or the user
 /// interrupts; the link's `x.pe` peers are added to `opts` for the download that follows.
 pub fn fetch_magnet(magnet: &Magnet, opts: &mut Options) -> Result<Fetched, Failure> {
-    if magnet.trackers.is_empty() && magnet.peers.is_empty() && opts.peers.is_empty() {
-        return Err(Failure::bad_input(anyhow::anyhow!(
-            "the magnet link names no tracker (tr=) and no peer (x.pe=), and bitswarm cannot search the DHT yet"
-        )));
+    if !has_sources(magnet, opts) {
+        return Err(no_sources("info --save does not search the DHT yet"));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -118,6 +154,18 @@ pub fn fetch_magnet(magnet: &Magnet, opts: &mut Options) -> Result<Fetched, Fail
     })?;
     opts.peers.extend(magnet.peers.iter().copied());
     Ok(fetched)
+}
+
+/// Whether a magnet link (with the `--peer`s in `opts`) names anyone to ask.
+fn has_sources(magnet: &Magnet, opts: &Options) -> bool {
+    !magnet.trackers.is_empty() || !magnet.peers.is_empty() || !opts.peers.is_empty()
+}
+
+/// The error for a magnet link with no tracker, no peer and no DHT, and why there is no DHT.
+fn no_sources(why: &str) -> Failure {
+    Failure::bad_input(anyhow::anyhow!(
+        "the magnet link names no tracker (tr=) and no peer (x.pe=), and {why}"
+    ))
 }
 
 /// Reads and parses a .torrent; an unreadable file or invalid torrent is bad input, and so
@@ -136,14 +184,46 @@ pub fn load_torrent(torrent: &str) -> Result<Metainfo, Failure> {
 }
 
 /// Runs the torrent until it is done (or interrupted), prints the summary the flags ask for,
-/// and returns exit 0 if every piece is verified on disk, 1 otherwise.
-pub fn run(meta: &Metainfo, opts: Options, flags: &Flags) -> Result<ExitCode, Failure> {
+/// and returns exit 0 if every piece is verified on disk, 1 otherwise. A magnet link's
+/// metadata is fetched first; the DHT runs when the flags or the source call for it.
+pub fn run(source: Source, mut opts: Options, flags: &Flags) -> Result<ExitCode, Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the runtime: {e}")))?;
-    let summary = runtime.block_on(drive(meta, opts, flags.show_progress()))?;
-    report(meta, &summary, flags);
+    let (meta, summary) = runtime.block_on(async {
+        let net = TokioNet::new().map_err(Failure::failed)?;
+        // A .torrent without trackers still runs without the DHT unless asked: seeding
+        // or downloading it from `--peer`s alone is a common setup.
+        let has_sources = match &source {
+            Source::Torrent(_) => true,
+            Source::Magnet(m) => has_sources(m, &opts),
+        };
+        if flags.wants_dht(has_sources) {
+            opts.dht = Some(flags.start_dht(&net, &opts).await?);
+        }
+        let meta = match source {
+            Source::Torrent(meta) => meta,
+            Source::Magnet(magnet) => {
+                if !has_sources && opts.dht.is_none() {
+                    return Err(no_sources("--no-dht turns the DHT off"));
+                }
+                let fetched = shell::magnet::fetch_metadata(
+                    net.clone(),
+                    &magnet,
+                    &opts,
+                    super::shutdown_signal(),
+                )
+                .await
+                .map_err(|e| Failure::failed(anyhow::Error::from(e)))?;
+                opts.peers.extend(magnet.peers.iter().copied());
+                fetched.meta
+            }
+        };
+        let summary = drive(net, &meta, opts, flags.show_progress()).await?;
+        Ok::<_, Failure>((meta, summary))
+    })?;
+    report(&meta, &summary, flags);
     if summary.complete {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -151,8 +231,12 @@ pub fn run(meta: &Metainfo, opts: Options, flags: &Flags) -> Result<ExitCode, Fa
     }
 }
 
-async fn drive(meta: &Metainfo, opts: Options, show: bool) -> Result<Summary, Failure> {
-    let net = TokioNet::new().map_err(Failure::failed)?;
+async fn drive(
+    net: TokioNet,
+    meta: &Metainfo,
+    opts: Options,
+    show: bool,
+) -> Result<Summary, Failure> {
     let (progress_tx, progress_rx) = watch::channel(Progress::default());
     let bar = show.then(|| tokio::spawn(progress_bar(progress_rx)));
     let result = shell::download(net, meta, opts, super::shutdown_signal(), progress_tx).await;

@@ -157,7 +157,7 @@ impl DhtNode {
         self.start(now, info_hash, true, announce, seeds)
     }
 
-    fn seed_candidates(&self, target: &NodeId) -> Vec<(Option<NodeId>, SocketAddr)> {
+    pub(super) fn seed_candidates(&self, target: &NodeId) -> Vec<(Option<NodeId>, SocketAddr)> {
         self.table
             .closest(target, MAX_CANDIDATES)
             .into_iter()
@@ -371,6 +371,7 @@ impl DhtNode {
         if let Inserted::PingFirst(qid, qaddr) = self.table.insert(now, id, from, true) {
             self.ping(now, qid, qaddr);
         }
+        self.seed_waiting(now);
         let Some(lid) = p.lookup else {
             return;
         };

@@ -136,6 +136,7 @@ impl<N: Net> Phase<N> {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let listen_task = listen::spawn::<N>(listener, ctx.clone());
         let (tracker_tx, tracker_peers) = mpsc::unbounded_channel();
+        let tracker_tx_dht = tracker_tx.clone();
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (counters_tx, counters) = watch::channel(Counters {
             left: LEFT_UNKNOWN,
@@ -179,6 +180,9 @@ impl<N: Net> Phase<N> {
             epoch: Instant::now(),
         };
         phase.add_peers(magnet.peers.iter().chain(&opts.peers).copied());
+        if let Some(dht) = &opts.dht {
+            super::dht_lookups(dht, magnet.info_hash, None, tracker_tx_dht);
+        }
         info!(port, "fetching metadata");
         Ok(phase)
     }

@@ -11,6 +11,7 @@
 
 pub mod announce;
 pub mod conn;
+pub mod dht;
 mod dial;
 pub mod disk;
 pub mod limit;
@@ -84,6 +85,8 @@ pub struct Options {
     pub seed_until: Option<SeedUntil>,
     /// Who watches the run (the simulator's trace); off in real runs.
     pub watch: observe::Watch,
+    /// The DHT to find peers through (and announce to), if it runs.
+    pub dht: Option<dht::Dht>,
 }
 
 impl Options {
@@ -101,6 +104,7 @@ impl Options {
             max_up: None,
             seed_until: None,
             watch: observe::Watch::default(),
+            dht: None,
         }
     }
 }
@@ -141,6 +145,32 @@ pub struct Summary {
     /// Bytes we already had at start (resume or check).
     pub had: u64,
     pub elapsed: Duration,
+}
+
+/// How often a torrent asks the DHT for peers again (and announces itself), after the first
+/// lookups at start (then again after 20 s and 60 s).
+pub const DHT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+/// Asks `dht` for peers of `info_hash` now and every [`DHT_INTERVAL`], announcing `port` when
+/// given, until `peers` is closed (the torrent ended).
+pub fn dht_lookups(
+    dht: &dht::Dht,
+    info_hash: crate::InfoHash,
+    port: Option<u16>,
+    peers: tokio::sync::mpsc::UnboundedSender<Vec<SocketAddr>>,
+) {
+    let dht = dht.clone();
+    tokio::spawn(async move {
+        // Soon again at first: a lookup may find little while the table is still filling.
+        let mut waits = [Duration::from_secs(20), Duration::from_secs(60)].into_iter();
+        while dht.get_peers(info_hash, port, peers.clone()) {
+            let wait = waits.next().unwrap_or(DHT_INTERVAL);
+            tokio::select! {
+                _ = peers.closed() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    });
 }
 
 /// Binds a listener on `addr`; on a host without IPv6, the same port on IPv4 only. The error

@@ -78,6 +78,11 @@ impl DhtNode {
         let Some(l) = self.lookups.get(&lid) else {
             return;
         };
+        if l.cands.is_empty() && self.lookups.len() > 1 {
+            // Nobody to ask yet, but another lookup (the bootstrap) is filling the table:
+            // wait for it ([`DhtNode::seed_waiting`]) rather than end with nothing.
+            return;
+        }
         let live: Vec<usize> = (0..l.cands.len())
             .filter(|&i| l.cands[i].state != CandState::Failed)
             .take(K)
@@ -148,6 +153,33 @@ impl DhtNode {
             }
         }
         self.actions.push_back(DhtAction::Done { lookup: lid });
+    }
+}
+
+impl DhtNode {
+    /// Seeds the lookups that started with nobody to ask from the table, which has grown.
+    pub(super) fn seed_waiting(&mut self, now: Duration) {
+        let waiting: Vec<LookupId> = self
+            .lookups
+            .iter()
+            .filter(|(_, l)| l.cands.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        let own = self.id();
+        for lid in waiting {
+            let Some(target) = self.lookups.get(&lid).map(|l| l.target) else {
+                continue;
+            };
+            let seeds = self.seed_candidates(&target);
+            if let Some(l) = self.lookups.get_mut(&lid) {
+                for (id, addr) in seeds {
+                    if let Some(id) = id {
+                        add_candidate(l, id, addr, own, true);
+                    }
+                }
+            }
+            self.advance(now, lid);
+        }
     }
 }
 

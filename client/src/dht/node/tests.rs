@@ -297,3 +297,40 @@ fn spoofed_answers_and_floods_are_ignored() {
     }
     assert_eq!(sent(&mut n).len(), 5);
 }
+
+#[test]
+fn a_lookup_started_before_the_bootstrap_waits_for_it() {
+    let mut net = Net::new(60, 4);
+    // Everyone but the newcomer joins; one of them announces.
+    let newcomer = addr(59);
+    let router = addr(0);
+    let now = net.now;
+    let others: Vec<SocketAddr> = net
+        .nodes
+        .keys()
+        .copied()
+        .filter(|a| *a != router && *a != newcomer)
+        .collect();
+    for a in others {
+        net.node(a).bootstrap(now, &[router]);
+        net.run(10_000);
+    }
+    let info_hash = NodeId([0x99; 20]);
+    let now = net.now;
+    net.node(addr(7)).get_peers(now, info_hash, Some(4000));
+    net.run(10_000);
+    // The newcomer asks for peers at once, with an empty table.
+    let now = net.now;
+    net.node(newcomer).bootstrap(now, &[router]);
+    let lookup = net
+        .node(newcomer)
+        .get_peers(now, info_hash, None)
+        .expect("room for a lookup");
+    net.run(10_000);
+    let found = net.found.get(&newcomer).cloned().unwrap_or_default();
+    assert!(
+        found.contains(&SocketAddr::new(addr(7).ip(), 4000)),
+        "found {found:?}"
+    );
+    assert!(net.done[&newcomer].contains(&lookup));
+}

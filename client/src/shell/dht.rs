@@ -1,0 +1,269 @@
+//! The DHT task: one UDP socket and one sans-IO [`DhtNode`], joined through bootstrap routers
+//! (or the nodes saved by the last run), answering other nodes and running the lookups torrents
+//! ask for through a [`Dht`] handle. Peers found go back on the asker's channel.
+//!
+//! The routing table is saved (our id and up to 200 good nodes, bencoded) when the task ends
+//! and every few minutes, so the next run rejoins without the routers.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::bencode::{self, Node, Value};
+use crate::dht::krpc::compact;
+use crate::dht::node::{DhtAction, DhtConfig, DhtNode, LookupId};
+use crate::dht::NodeId;
+use crate::net::{Net, Udp};
+use crate::InfoHash;
+
+/// Well-known public bootstrap routers, used when none are given.
+pub const DEFAULT_ROUTERS: [&str; 4] = [
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "router.utorrent.com:6881",
+    "dht.libtorrent.org:25401",
+];
+
+/// How often the bootstrap is retried while the table is empty, and the table saved.
+const REBOOTSTRAP: Duration = Duration::from_secs(30);
+const SAVE_EVERY: Duration = Duration::from_secs(300);
+
+/// Nodes saved for the next run.
+const MAX_SAVED: usize = 200;
+
+/// How to start the DHT.
+#[derive(Debug, Clone)]
+pub struct DhtSetup {
+    /// Where the UDP socket binds.
+    pub bind: SocketAddr,
+    /// `host:port` routers to join through.
+    pub routers: Vec<String>,
+    pub seed: u64,
+    pub config: DhtConfig,
+    /// Where the routing table is kept between runs (`None`: not kept).
+    pub state: Option<PathBuf>,
+}
+
+/// A torrent's way to the DHT task; cheap to clone. The task ends when every handle is gone.
+#[derive(Debug, Clone)]
+pub struct Dht {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+#[derive(Debug)]
+enum Command {
+    GetPeers {
+        info_hash: InfoHash,
+        announce: Option<u16>,
+        peers: mpsc::UnboundedSender<Vec<SocketAddr>>,
+    },
+}
+
+impl Dht {
+    /// Binds the socket and starts the task.
+    pub async fn start<N: Net>(net: N, setup: DhtSetup) -> std::io::Result<Dht> {
+        let udp = net.bind_udp(setup.bind).await?;
+        let port = udp.local_addr().map(|a| a.port()).unwrap_or(0);
+        info!(port, "dht listening");
+        let (commands, rx) = mpsc::unbounded_channel();
+        let span = tracing::info_span!("dht");
+        tokio::spawn(run(net, udp, setup, rx).instrument(span));
+        Ok(Dht { commands })
+    }
+
+    /// Looks up peers of `info_hash` (announcing our `announce` port at the end, if given);
+    /// they arrive on `peers` in batches. `false` if the task is gone.
+    pub fn get_peers(
+        &self,
+        info_hash: InfoHash,
+        announce: Option<u16>,
+        peers: mpsc::UnboundedSender<Vec<SocketAddr>>,
+    ) -> bool {
+        let cmd = Command::GetPeers {
+            info_hash,
+            announce,
+            peers,
+        };
+        self.commands.send(cmd).is_ok()
+    }
+}
+
+/// The state file's content: our id and nodes to rejoin through.
+fn load(path: &Option<PathBuf>) -> (Option<NodeId>, Vec<(NodeId, SocketAddr)>) {
+    let Some(bytes) = path.as_ref().and_then(|p| std::fs::read(p).ok()) else {
+        return (None, Vec::new());
+    };
+    let Ok(root) = bencode::decode(&bytes) else {
+        return (None, Vec::new());
+    };
+    let id = root
+        .get("id")
+        .and_then(Node::as_bytes)
+        .and_then(|b| <[u8; 20]>::try_from(b).ok())
+        .map(NodeId);
+    let nodes = root
+        .get("nodes")
+        .and_then(Node::as_list)
+        .map(|list| {
+            list.iter()
+                .filter_map(Node::as_bytes)
+                .filter_map(|b| {
+                    let (id, addr) = b.split_at_checked(20)?;
+                    let addr = crate::dht::krpc::compact_addr(addr).ok()?;
+                    Some((NodeId(<[u8; 20]>::try_from(id).ok()?), addr))
+                })
+                .take(MAX_SAVED)
+                .collect()
+        })
+        .unwrap_or_default();
+    (id, nodes)
+}
+
+fn save(path: &Option<PathBuf>, node: &DhtNode) {
+    let Some(path) = path else {
+        return;
+    };
+    let nodes = node
+        .table()
+        .entries()
+        .filter(|e| !e.is_bad())
+        .take(MAX_SAVED)
+        .map(|e| {
+            let mut b = e.id.0.to_vec();
+            b.extend_from_slice(&compact(e.addr));
+            Value::Bytes(b)
+        })
+        .collect();
+    let mut root = Value::dict();
+    root.insert("id", Value::bytes(node.id().0));
+    root.insert("nodes", Value::List(nodes));
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(path, bencode::encode(&root)) {
+        warn!(path = %path.display(), error = %e, "cannot save the dht table");
+    }
+}
+
+async fn run<N: Net>(
+    net: N,
+    udp: N::Udp,
+    setup: DhtSetup,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let epoch = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(setup.seed);
+    let (saved_id, saved_nodes) = load(&setup.state);
+    let id = saved_id.unwrap_or_else(|| NodeId(rng.gen()));
+    let mut node = DhtNode::new(id, setup.config.clone(), rng.gen());
+    let routers = resolve_routers(&net, &setup.routers).await;
+    let seeds: Vec<SocketAddr> = saved_nodes
+        .iter()
+        .map(|(_, a)| *a)
+        .chain(routers.iter().copied())
+        .collect();
+    node.bootstrap(Duration::ZERO, &seeds);
+    let mut askers: BTreeMap<LookupId, mpsc::UnboundedSender<Vec<SocketAddr>>> = BTreeMap::new();
+    let mut next_bootstrap = epoch + REBOOTSTRAP;
+    let mut next_save = epoch + SAVE_EVERY;
+    let mut buf = vec![0u8; 2048];
+    loop {
+        perform(&udp, &mut node, &mut askers).await;
+        let now = epoch.elapsed();
+        let wake = node
+            .next_deadline()
+            .map_or(Duration::from_secs(1), |d| d.saturating_sub(now))
+            .min(Duration::from_secs(1));
+        tokio::select! {
+            r = udp.recv_from(&mut buf) => match r {
+                Ok((n, from)) => {
+                    tracing::trace!(%from, len = n, "dht receive");
+                    node.datagram(epoch.elapsed(), from, &buf[..n]);
+                }
+                Err(e) => debug!(error = %e, "dht receive failed"),
+            },
+            cmd = commands.recv() => match cmd {
+                Some(Command::GetPeers { info_hash, announce, peers }) => {
+                    let target = NodeId(info_hash.0);
+                    match node.get_peers(epoch.elapsed(), target, announce) {
+                        Some(lookup) => { askers.insert(lookup, peers); }
+                        None => debug!("too many dht lookups; this one is dropped"),
+                    }
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep(wake) => node.tick(epoch.elapsed()),
+        }
+        let now = Instant::now();
+        if now >= next_bootstrap {
+            next_bootstrap = now + REBOOTSTRAP;
+            if node.table().len() < 8 {
+                node.bootstrap(epoch.elapsed(), &routers);
+            }
+        }
+        if now >= next_save {
+            next_save = now + SAVE_EVERY;
+            save(&setup.state, &node);
+        }
+    }
+    save(&setup.state, &node);
+}
+
+/// Sends what the node wants sent and hands found peers to whoever asked.
+async fn perform<U: Udp>(
+    udp: &U,
+    node: &mut DhtNode,
+    askers: &mut BTreeMap<LookupId, mpsc::UnboundedSender<Vec<SocketAddr>>>,
+) {
+    while let Some(action) = node.next_action() {
+        match action {
+            DhtAction::Send { to, datagram } => {
+                tracing::trace!(%to, len = datagram.len(), "dht send");
+                if let Err(e) = udp.send_to(&datagram, to).await {
+                    debug!(%to, error = %e, "dht send failed");
+                }
+            }
+            DhtAction::Peers { lookup, peers } => {
+                debug!(count = peers.len(), "dht peers found");
+                if let Some(tx) = askers.get(&lookup) {
+                    let _ = tx.send(peers);
+                }
+            }
+            DhtAction::Done { lookup } => {
+                debug!(?lookup, nodes = node.table().len(), "dht lookup done");
+                askers.remove(&lookup);
+            }
+        }
+    }
+}
+
+/// Resolves `host:port` routers; the ones that do not resolve are skipped with a warning.
+async fn resolve_routers<N: Net>(net: &N, routers: &[String]) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for r in routers {
+        if let Ok(addr) = r.parse::<SocketAddr>() {
+            out.push(addr);
+            continue;
+        }
+        let Some((host, port)) = r.rsplit_once(':') else {
+            warn!(router = %r, "dht router is not host:port");
+            continue;
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            warn!(router = %r, "dht router port is not a number");
+            continue;
+        };
+        match net.resolve(host, port).await {
+            Ok(addrs) => out.extend(addrs.into_iter().take(4)),
+            Err(e) => warn!(router = %r, error = %e, "cannot resolve dht router"),
+        }
+    }
+    out
+}
