@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use bitswarm_client::dht::node::DhtConfig;
+use bitswarm_client::shell::dht::{Dht, DhtSetup};
 use bitswarm_client::shell::observe::Watch;
 use bitswarm_client::shell::{self, magnet, Options, Progress};
 use bitswarm_client::Metainfo;
@@ -48,6 +50,8 @@ pub struct Leecher {
     pub meta: Arc<Metainfo>,
     /// Start from this magnet link rather than `meta` (which the digests still come from).
     pub magnet: Option<bitswarm_client::Magnet>,
+    /// Run a DHT node with this setup.
+    pub dht: Option<DhtSetup>,
     pub trace: Recorder,
     pub shared: Arc<Mutex<Shared>>,
     /// Turns true when every leecher is complete: seeding leechers stop then.
@@ -64,6 +68,7 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
         opts,
         meta,
         magnet,
+        dht,
         trace,
         shared,
         stop,
@@ -73,6 +78,7 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
         let mut opts = opts.clone();
         let mut meta = Arc::clone(&meta);
         let magnet = magnet.clone();
+        let dht = dht.clone();
         let trace = trace.clone();
         let shared = Arc::clone(&shared);
         let host = host.clone();
@@ -87,6 +93,9 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
                 s.watches.push((host.clone(), Arc::clone(&observer)));
             }
             opts.watch = Watch(Some(observer));
+            if let Some(setup) = dht {
+                opts.dht = Some(Dht::start(TurmoilNet, setup).await?);
+            }
             if let Some(magnet) = &magnet {
                 let mut stop = stop.clone();
                 let stopped = async move {
@@ -119,6 +128,40 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
             }
             Ok(())
         }
+    });
+}
+
+/// The UDP port of the first DHT node on every DHT host; the others follow.
+pub const DHT_PORT: u16 = 6881;
+
+/// The setup of one simulated DHT node: it binds `port` and joins through `dht-0`'s first node.
+pub fn dht_setup(port: u16, seed: u64) -> DhtSetup {
+    DhtSetup {
+        bind: std::net::SocketAddr::from(([0, 0, 0, 0], port)),
+        routers: vec![format!("dht-0:{DHT_PORT}")],
+        seed,
+        config: DhtConfig {
+            // Many nodes share a simulated host, and so its IP.
+            queries_per_ip: 10_000,
+            ..DhtConfig::default()
+        },
+        state: None,
+    }
+}
+
+/// A host running `count` DHT nodes (and nothing else) on ports [`DHT_PORT`] and up.
+pub fn dht_host(sim: &mut turmoil::Sim<'_>, index: usize, count: usize, seed: u64) {
+    sim.host(format!("dht-{index}"), move || async move {
+        let mut handles = Vec::new();
+        for k in 0..count {
+            let port = DHT_PORT + k as u16;
+            let setup = dht_setup(port, seed ^ ((index as u64) << 20) ^ k as u64);
+            handles.push(Dht::start(TurmoilNet, setup).await?);
+        }
+        // The nodes run as long as their handles live.
+        std::future::pending::<()>().await;
+        drop(handles);
+        Ok(())
     });
 }
 

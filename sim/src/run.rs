@@ -92,6 +92,11 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     if sc.tracker.kind != TrackerKind::None {
         crate::hosts::tracker(&mut sim, sc, &trace);
     }
+    if let Some(d) = &sc.dht {
+        for index in 0..d.hosts {
+            crate::hosts::dht_host(&mut sim, index, d.nodes_per_host, seed ^ 0xd47);
+        }
+    }
     for (i, group) in sc.seeders.iter().enumerate() {
         let host = format!("seeders-{}", group.name);
         let content = Arc::clone(&content);
@@ -202,6 +207,10 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
                 trackers: meta.trackers().into_iter().flatten().collect(),
                 peers: Vec::new(),
                 web_seeds: Vec::new(),
+            }),
+            dht: l.dht.then(|| {
+                let port = crate::hosts::DHT_PORT;
+                crate::hosts::dht_setup(port, seed ^ (0xd470_0000 + i as u64))
             }),
             trace: trace.clone(),
             shared: Arc::clone(&shared),

@@ -22,6 +22,9 @@ pub struct Scenario {
     pub tracker: TrackerSpec,
     #[serde(default)]
     pub network: NetworkSpec,
+    /// A DHT of bitswarm DHT nodes, for leechers with `dht = true`.
+    #[serde(default)]
+    pub dht: Option<DhtSpec>,
     #[serde(default)]
     pub seeders: Vec<SeederGroup>,
     pub leechers: Vec<LeecherSpec>,
@@ -105,6 +108,15 @@ pub struct TrackerFault {
     /// The status for `http-error`.
     #[serde(default)]
     pub status: Option<u16>,
+}
+
+/// A DHT made of `hosts` simulated hosts running `nodes_per_host` bitswarm DHT nodes each, on
+/// UDP ports 6881 and up; the first node of host `dht-0` is everyone's bootstrap router.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhtSpec {
+    pub hosts: usize,
+    pub nodes_per_host: usize,
 }
 
 /// The simulated network.
@@ -215,6 +227,9 @@ pub struct LeecherSpec {
     /// download begins.
     #[serde(default)]
     pub magnet: bool,
+    /// Runs a DHT node (needs a `[dht]` section): it finds peers and announces itself there.
+    #[serde(default)]
+    pub dht: bool,
 }
 
 /// A network fault or host crash at a simulated time.
@@ -378,6 +393,14 @@ impl Scenario {
         }
         if self.expect.within_s <= 0.0 {
             bail!("expect.within_s must be positive");
+        }
+        if self.leechers.iter().any(|l| l.dht) && self.dht.is_none() {
+            bail!("a leecher has dht = true but the scenario has no [dht] section");
+        }
+        if let Some(d) = &self.dht {
+            if d.hosts == 0 || d.nodes_per_host == 0 || d.nodes_per_host > 1000 {
+                bail!("[dht] needs at least one host and 1 to 1000 nodes per host");
+            }
         }
         Ok(())
     }
