@@ -2,7 +2,8 @@
 //! memory, and scripted misbehaviour (slow, partial, choking, corrupting, dropping, stalling,
 //! lying, garbage, joining late, leaving early, and the hostile peers: pushing unrequested
 //! blocks, rejoining after a ban, flooding requests without reading, trickling, squatting,
-//! shifting blocks), for the simulator, `bitswarm demo` and benchmarks.
+//! shifting blocks), for the simulator, `bitswarm demo` and benchmarks; and hostile DHT nodes
+//! (silent, garbage, lying) for the simulator's DHT (`dht_node`).
 //!
 //! Seeders reach the network only through the client's [`Net`](bitswarm_client::net::Net)
 //! trait, so the same code runs on real sockets and on turmoil's; they reuse the client's
@@ -16,6 +17,7 @@
 mod announce;
 pub mod behaviour;
 pub mod content;
+pub mod dht_node;
 pub mod event;
 pub mod peer;
 pub mod rejoin;

@@ -165,6 +165,33 @@ pub fn dht_host(sim: &mut turmoil::Sim<'_>, index: usize, count: usize, seed: u6
     });
 }
 
+/// A host running `group.count` hostile DHT nodes on ports [`DHT_PORT`] and up.
+pub fn hostile_dht_host(
+    sim: &mut turmoil::Sim<'_>,
+    group: &crate::scenario::HostileDht,
+    seed: u64,
+) {
+    let name = format!("dht-{}", group.name);
+    let (count, mischief) = (group.count, group.mischief);
+    let host = name.clone();
+    sim.host(name, move || {
+        let host = host.clone();
+        async move {
+            let own_ip = turmoil::lookup(host.as_str());
+            let router = std::net::SocketAddr::new(turmoil::lookup("dht-0"), DHT_PORT);
+            for k in 0..count {
+                let bind = std::net::SocketAddr::from(([0, 0, 0, 0], DHT_PORT + k as u16));
+                let node_seed = seed ^ ((k as u64) << 8);
+                tokio::spawn(seeder::dht_node::run(
+                    TurmoilNet, bind, own_ip, router, mischief, node_seed,
+                ));
+            }
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    });
+}
+
 /// Applies one scheduled fault.
 pub fn apply_fault(
     sim: &mut turmoil::Sim<'_>,

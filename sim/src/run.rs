@@ -96,6 +96,9 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         for index in 0..d.hosts {
             crate::hosts::dht_host(&mut sim, index, d.nodes_per_host, seed ^ 0xd47);
         }
+        for (i, group) in d.hostile.iter().enumerate() {
+            crate::hosts::hostile_dht_host(&mut sim, group, seed ^ (0xbad_d470 + i as u64));
+        }
     }
     for (i, group) in sc.seeders.iter().enumerate() {
         let host = format!("seeders-{}", group.name);

@@ -117,6 +117,18 @@ pub struct TrackerFault {
 pub struct DhtSpec {
     pub hosts: usize,
     pub nodes_per_host: usize,
+    /// Groups of hostile nodes, each on its own host `dht-NAME`.
+    #[serde(default)]
+    pub hostile: Vec<HostileDht>,
+}
+
+/// `count` hostile DHT nodes that misbehave as `mischief` says (`silent`, `garbage`, `liar`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostileDht {
+    pub name: String,
+    pub count: usize,
+    pub mischief: seeder::dht_node::Mischief,
 }
 
 /// The simulated network.

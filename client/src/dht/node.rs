@@ -440,6 +440,11 @@ impl DhtNode {
                 self.query_failed(now, p);
             }
         }
+        // Slow queries free their lookup's slot: ask the next candidates.
+        let running: Vec<LookupId> = self.lookups.keys().copied().collect();
+        for lid in running {
+            self.advance(now, lid);
+        }
         if now.saturating_sub(self.rotated_at) >= SECRET_PERIOD {
             self.secrets[1] = self.secrets[0];
             self.secrets[0] = self.rng.gen();
@@ -458,10 +463,19 @@ impl DhtNode {
         }
     }
 
-    /// When [`DhtNode::tick`] next has work: the oldest query's timeout.
-    pub fn next_deadline(&self) -> Option<Duration> {
+    /// When [`DhtNode::tick`] next has work: a lookup's query turning slow, or the oldest
+    /// query's timeout.
+    pub fn next_deadline(&self, now: Duration) -> Option<Duration> {
         let t = self.config.query_timeout;
-        self.pending.values().map(|p| p.sent_at + t).min()
+        let timeout = self.pending.values().map(|p| p.sent_at + t).min();
+        let slow = self
+            .pending
+            .values()
+            .filter(|p| p.lookup.is_some())
+            .map(|p| p.sent_at + lookup::SLOW_AFTER)
+            .filter(|at| *at > now)
+            .min();
+        timeout.into_iter().chain(slow).min()
     }
 
     fn ping(&mut self, now: Duration, id: NodeId, addr: SocketAddr) {

@@ -178,7 +178,7 @@ async fn run<N: Net>(
         perform(&udp, &mut node, &mut askers).await;
         let now = epoch.elapsed();
         let wake = node
-            .next_deadline()
+            .next_deadline(now)
             .map_or(Duration::from_secs(1), |d| d.saturating_sub(now))
             .min(Duration::from_secs(1));
         tokio::select! {

@@ -27,7 +27,18 @@ pub(super) struct Candidate {
     pub known: bool,
     pub state: CandState,
     pub token: Option<Vec<u8>>,
+    /// When it was asked (for [`SLOW_AFTER`]).
+    pub asked_at: Duration,
 }
+
+/// A query unanswered for this long stops counting against [`ALPHA`]: the lookup asks the
+/// next candidate meanwhile (the slow one may still answer until the query timeout).
+pub const SLOW_AFTER: Duration = Duration::from_secs(1);
+
+/// Candidates a lookup takes from one IP address: a host cannot fill a lookup with made-up
+/// nodes next to the target (the cheap Sybil attack), while a few nodes behind one address
+/// (a NAT, or many simulated nodes on one host) still count.
+pub const MAX_PER_IP: usize = 3;
 
 #[derive(Debug, Clone)]
 pub(super) struct Lookup {
@@ -87,11 +98,14 @@ impl DhtNode {
             .filter(|&i| l.cands[i].state != CandState::Failed)
             .take(K)
             .collect();
+        let asked = |c: &&Candidate| c.state == CandState::Asked;
         let in_flight = l
             .cands
             .iter()
-            .filter(|c| c.state == CandState::Asked)
+            .filter(asked)
+            .filter(|c| now.saturating_sub(c.asked_at) < SLOW_AFTER)
             .count();
+        let waiting = l.cands.iter().filter(asked).count();
         let to_ask: Vec<usize> = live
             .iter()
             .copied()
@@ -102,7 +116,7 @@ impl DhtNode {
             .iter()
             .all(|&i| l.cands[i].state == CandState::Answered);
         if to_ask.is_empty()
-            && in_flight == 0
+            && waiting == 0
             && (settled || live.iter().all(|&i| l.cands[i].state != CandState::New))
         {
             return self.finish(now, lid);
@@ -120,6 +134,7 @@ impl DhtNode {
             let known = c.known.then_some(c.id);
             let sent = self.send_query(now, c.addr, known, Some(lid), query);
             if let Some(l) = self.lookups.get_mut(&lid) {
+                l.cands[i].asked_at = now;
                 l.cands[i].state = if sent {
                     CandState::Asked
                 } else {
@@ -195,12 +210,32 @@ pub(super) fn add_candidate(
     if id == own || l.cands.iter().any(|c| c.addr == addr || c.id == id) {
         return;
     }
+    let target = l.target;
+    let same_ip = l.cands.iter().filter(|c| c.addr.ip() == addr.ip()).count();
+    if same_ip >= MAX_PER_IP {
+        // The address is at its cap: a closer newcomer takes the place of its farthest node
+        // that was not asked yet, so the cap keeps the closest, not the first seen.
+        let farthest = l
+            .cands
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.addr.ip() == addr.ip() && c.state == CandState::New)
+            .max_by_key(|(_, c)| c.id.distance(&target))
+            .map(|(i, c)| (i, c.id.distance(&target)));
+        match farthest {
+            Some((i, far)) if id.distance(&target) < far => {
+                l.cands.remove(i);
+            }
+            _ => return,
+        }
+    }
     let cand = Candidate {
         id,
         addr,
         known,
         state: CandState::New,
         token: None,
+        asked_at: Duration::ZERO,
     };
     if l.cands.len() < MAX_CANDIDATES {
         l.cands.push(cand);

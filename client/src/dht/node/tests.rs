@@ -66,7 +66,12 @@ impl Net {
                 }
             }
             if queue.is_empty() {
-                let next = self.nodes.values().filter_map(|n| n.next_deadline()).min();
+                let now = self.now;
+                let next = self
+                    .nodes
+                    .values()
+                    .filter_map(|n| n.next_deadline(now))
+                    .min();
                 let Some(at) = next else {
                     return;
                 };
@@ -333,4 +338,90 @@ fn a_lookup_started_before_the_bootstrap_waits_for_it() {
         "found {found:?}"
     );
     assert!(net.done[&newcomer].contains(&lookup));
+}
+
+/// A lookup of node `n` seeded with `cands`, its first queries drained; returns what it sent.
+fn lookup_with(
+    n: &mut DhtNode,
+    cands: &[(NodeId, SocketAddr)],
+    target: NodeId,
+) -> (LookupId, Vec<(SocketAddr, Krpc)>) {
+    for (id, a) in cands {
+        n.table.insert(Duration::ZERO, *id, *a, true);
+    }
+    let lid = n.get_peers(Duration::ZERO, target, None).expect("room");
+    (lid, sent_to(n))
+}
+
+fn sent_to(n: &mut DhtNode) -> Vec<(SocketAddr, Krpc)> {
+    std::iter::from_fn(|| n.next_action())
+        .filter_map(|a| match a {
+            DhtAction::Send { to, datagram } => Some((to, Krpc::parse(&datagram).expect("valid"))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn one_address_cannot_fill_a_lookup_with_made_up_nodes() {
+    let (mut n, _) = one_node();
+    let target = NodeId([0x55; 20]);
+    let honest = (NodeId([0x50; 20]), addr(800));
+    let (_, queries) = lookup_with(&mut n, &[honest], target);
+    let (to, q) = &queries[0];
+    // The answer names sixteen nodes right next to the target, all at one address.
+    let sybil_ip = addr(900).ip();
+    let nodes: Vec<(NodeId, SocketAddr)> = (0..16u8)
+        .map(|i| {
+            let mut id = target.0;
+            id[19] ^= i + 1;
+            (NodeId(id), SocketAddr::new(sybil_ip, 7000 + u16::from(i)))
+        })
+        .collect();
+    let r = Response {
+        id: Some(honest.0),
+        nodes,
+        ..Response::default()
+    };
+    let answer = Krpc {
+        tid: q.tid.clone(),
+        body: Body::Response(r),
+        ip: None,
+    }
+    .encode();
+    n.datagram(Duration::from_millis(10), *to, &answer);
+    // None of them answers; run the lookup to its end and see whom it asked.
+    let mut asked: Vec<SocketAddr> = sent_to(&mut n).into_iter().map(|(a, _)| a).collect();
+    for step in 1..=40u32 {
+        n.tick(lookup::SLOW_AFTER * step);
+        asked.extend(sent_to(&mut n).into_iter().map(|(a, _)| a));
+    }
+    let sybils = asked.iter().filter(|a| a.ip() == sybil_ip).count();
+    assert!(sybils > 0, "the lookup went on to the named nodes");
+    assert!(
+        sybils <= 3,
+        "one address, at most three of its nodes asked: {asked:?}"
+    );
+}
+
+#[test]
+fn a_slow_query_frees_its_slot_before_it_times_out() {
+    let (mut n, _) = one_node();
+    let target = NodeId([0x33; 20]);
+    let cands: Vec<(NodeId, SocketAddr)> = (0..6u8)
+        .map(|i| (NodeId([0x30 + i; 20]), addr(810 + u32::from(i))))
+        .collect();
+    let (_, first) = lookup_with(&mut n, &cands, target);
+    assert_eq!(first.len(), ALPHA, "alpha queries at first");
+    // Nobody answers. Before SLOW_AFTER nothing more goes out; after it, the next ones do,
+    // long before the query timeout.
+    n.tick(lookup::SLOW_AFTER / 2);
+    assert!(sent_to(&mut n).is_empty());
+    assert!(n
+        .next_deadline(Duration::ZERO)
+        .is_some_and(|d| d <= lookup::SLOW_AFTER));
+    n.tick(lookup::SLOW_AFTER);
+    let more = sent_to(&mut n);
+    assert_eq!(more.len(), ALPHA, "{more:?}");
+    assert!(lookup::SLOW_AFTER < DhtConfig::default().query_timeout);
 }
