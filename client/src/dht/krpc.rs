@@ -7,9 +7,11 @@
 //! at most its own size to read. A malformed message yields its transaction id when one could
 //! be read, so the node can answer with a KRPC error instead of silence.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::bencode::{self, Node, Value};
+pub use crate::tracker::peers::decode_compact;
+use crate::tracker::peers::encode_compact;
 
 use super::id::NodeId;
 
@@ -164,7 +166,7 @@ impl Krpc {
         let ip = root
             .get("ip")
             .and_then(Node::as_bytes)
-            .and_then(|b| compact_addr(b).ok());
+            .and_then(decode_compact);
         Ok(Krpc { tid, body, ip })
     }
 
@@ -215,6 +217,22 @@ fn id_field(node: &Node<'_>, key: &'static str) -> Result<NodeId, KrpcError> {
         .map_err(|_| KrpcError::Missing(key))
 }
 
+/// The `token` of a query's arguments or a response, if any, within [`MAX_TOKEN_LEN`].
+fn token(node: &Node<'_>) -> Result<Option<Vec<u8>>, KrpcError> {
+    let Some(token) = node.get("token").and_then(Node::as_bytes) else {
+        return Ok(None);
+    };
+    if token.len() > MAX_TOKEN_LEN {
+        let (len, max) = (token.len(), MAX_TOKEN_LEN);
+        return Err(KrpcError::TooLong {
+            key: "token",
+            len,
+            max,
+        });
+    }
+    Ok(Some(token.to_vec()))
+}
+
 fn query(root: &Node<'_>) -> Result<Body, KrpcError> {
     let method = root
         .get("q")
@@ -234,16 +252,7 @@ fn query(root: &Node<'_>) -> Result<Body, KrpcError> {
             info_hash: id_field(args, "info_hash")?,
         },
         b"announce_peer" => {
-            let token = field(args, "token")?.to_vec();
-            if token.len() > MAX_TOKEN_LEN {
-                let len = token.len();
-                let max = MAX_TOKEN_LEN;
-                return Err(KrpcError::TooLong {
-                    key: "token",
-                    len,
-                    max,
-                });
-            }
+            let token = token(args)?.ok_or(KrpcError::Missing("token"))?;
             let implied_port = args.get("implied_port").and_then(Node::as_int) == Some(1);
             let port = args
                 .get("port")
@@ -289,7 +298,7 @@ fn response(r: &Node<'_>) -> Result<Response, KrpcError> {
             let (id, addr) = chunk.split_at(20);
             let mut node = [0u8; 20];
             node.copy_from_slice(id);
-            if let Ok(addr) = compact_addr(addr) {
+            if let Some(addr) = decode_compact(addr) {
                 out.nodes.push((NodeId(node), addr));
             }
         }
@@ -299,22 +308,11 @@ fn response(r: &Node<'_>) -> Result<Response, KrpcError> {
         out.values = values
             .iter()
             .filter_map(Node::as_bytes)
-            .filter_map(|b| compact_addr(b).ok())
+            .filter_map(decode_compact)
             .take(MAX_VALUES)
             .collect();
     }
-    if let Some(token) = r.get("token").and_then(Node::as_bytes) {
-        if token.len() > MAX_TOKEN_LEN {
-            let len = token.len();
-            let max = MAX_TOKEN_LEN;
-            return Err(KrpcError::TooLong {
-                key: "token",
-                len,
-                max,
-            });
-        }
-        out.token = Some(token.to_vec());
-    }
+    out.token = token(r)?;
     Ok(out)
 }
 
@@ -393,37 +391,11 @@ fn encode_response(r: &Response) -> Value {
     d
 }
 
-/// An address as 6 (IPv4) or 18 (IPv6) bytes.
+/// An address as 6 (IPv4) or 18 (IPv6) bytes (BEP 5 and BEP 32 "compact" form).
 pub fn compact(addr: SocketAddr) -> Vec<u8> {
-    let mut out = match addr.ip() {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets().to_vec(),
-    };
-    out.extend_from_slice(&addr.port().to_be_bytes());
+    let mut out = Vec::with_capacity(18);
+    encode_compact(&addr, &mut out);
     out
-}
-
-/// Reads a 6- or 18-byte compact address.
-pub fn compact_addr(b: &[u8]) -> Result<SocketAddr, KrpcError> {
-    let (ip, port) = match b.len() {
-        6 => (
-            IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
-            [b[4], b[5]],
-        ),
-        18 => {
-            let mut v6 = [0u8; 16];
-            v6.copy_from_slice(&b[..16]);
-            (IpAddr::V6(Ipv6Addr::from(v6)), [b[16], b[17]])
-        }
-        len => {
-            return Err(KrpcError::BadLength {
-                key: "address",
-                len,
-                entry: 6,
-            })
-        }
-    };
-    Ok(SocketAddr::new(ip, u16::from_be_bytes(port)))
 }
 
 #[cfg(test)]

@@ -251,49 +251,41 @@ impl DhtNode {
                 port,
                 implied_port,
                 token,
-            } => {
-                let valid = (0..2).any(|s| self.token(from.ip(), s).as_slice() == token.as_slice());
-                if !valid {
-                    let message = "bad token".to_string();
-                    return self.reply(
-                        from,
-                        tid,
-                        Body::Error {
-                            code: ERROR_PROTOCOL,
-                            message,
-                        },
-                    );
-                }
-                let port = if implied_port { from.port() } else { port };
-                if port == 0 {
-                    let message = "port 0".to_string();
-                    return self.reply(
-                        from,
-                        tid,
-                        Body::Error {
-                            code: ERROR_PROTOCOL,
-                            message,
-                        },
-                    );
-                }
-                if !self.remember(now, info_hash, SocketAddr::new(from.ip(), port)) {
-                    let message = "storage full".to_string();
-                    return self.reply(
-                        from,
-                        tid,
-                        Body::Error {
-                            code: ERROR_GENERIC,
-                            message,
-                        },
-                    );
-                }
-                Body::Response(Response {
+            } => match self.on_announce(now, from, info_hash, port, implied_port, &token) {
+                Ok(()) => Body::Response(Response {
                     id: own,
                     ..Response::default()
-                })
-            }
+                }),
+                Err((code, message)) => Body::Error {
+                    code,
+                    message: message.to_string(),
+                },
+            },
         };
         self.reply(from, tid, body);
+    }
+
+    /// Stores an announced peer if its token is one we gave its IP; else the error to answer.
+    fn on_announce(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        info_hash: NodeId,
+        port: u16,
+        implied_port: bool,
+        token: &[u8],
+    ) -> Result<(), (i64, &'static str)> {
+        if !(0..2).any(|s| self.token(from.ip(), s).as_slice() == token) {
+            return Err((ERROR_PROTOCOL, "bad token"));
+        }
+        let port = if implied_port { from.port() } else { port };
+        if port == 0 {
+            return Err((ERROR_PROTOCOL, "port 0"));
+        }
+        if !self.remember(now, info_hash, SocketAddr::new(from.ip(), port)) {
+            return Err((ERROR_GENERIC, "storage full"));
+        }
+        Ok(())
     }
 
     fn closest_pairs(&self, target: &NodeId) -> Vec<(NodeId, SocketAddr)> {

@@ -116,7 +116,7 @@ fn load(path: &Option<PathBuf>) -> (Option<NodeId>, Vec<(NodeId, SocketAddr)>) {
                 .filter_map(Node::as_bytes)
                 .filter_map(|b| {
                     let (id, addr) = b.split_at_checked(20)?;
-                    let addr = crate::dht::krpc::compact_addr(addr).ok()?;
+                    let addr = crate::dht::krpc::decode_compact(addr)?;
                     Some((NodeId(<[u8; 20]>::try_from(id).ok()?), addr))
                 })
                 .take(MAX_SAVED)

@@ -8,7 +8,7 @@
 
 pub mod client;
 pub mod http;
-mod peers;
+pub(crate) mod peers;
 pub mod udp;
 
 use std::net::{IpAddr, SocketAddr};

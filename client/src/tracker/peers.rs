@@ -11,8 +11,9 @@ pub(crate) const V4_LEN: usize = 6;
 /// Bytes of one compact IPv6 peer: 16 address bytes, then the port, big-endian.
 pub(crate) const V6_LEN: usize = 18;
 
-/// Reads one compact entry of either size; `None` if `entry` has neither length.
-pub(crate) fn decode_compact(entry: &[u8]) -> Option<SocketAddr> {
+/// Reads one compact entry of either size; `None` if `entry` has neither length. Tracker
+/// peer lists, the DHT (BEP 5, BEP 32) and PEX (BEP 11) share this form.
+pub fn decode_compact(entry: &[u8]) -> Option<SocketAddr> {
     let ip = match entry.len() {
         V4_LEN => IpAddr::V4(Ipv4Addr::from(*entry.first_chunk::<4>()?)),
         V6_LEN => IpAddr::V6(Ipv6Addr::from(*entry.first_chunk::<16>()?)),

@@ -6,11 +6,12 @@
 //! length are ignored (they are hints). At most [`MAX_PEX_ENTRIES`] entries per list are kept,
 //! so a message costs bounded memory whatever its size.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
 use crate::bencode::{self, Node, Value};
+use crate::tracker::peers::{decode_compact, encode_compact};
 
 /// The extended message id we ask peers to use for `ut_pex`.
 pub const OUR_UT_PEX_ID: u8 = 1;
@@ -78,11 +79,11 @@ impl PexMessage {
         for &(addr, flags) in &self.added {
             match addr {
                 SocketAddr::V4(_) => {
-                    push_compact(&mut a4, addr);
+                    encode_compact(&addr, &mut a4);
                     f4.push(flags);
                 }
                 SocketAddr::V6(_) => {
-                    push_compact(&mut a6, addr);
+                    encode_compact(&addr, &mut a6);
                     f6.push(flags);
                 }
             }
@@ -90,8 +91,8 @@ impl PexMessage {
         let (mut d4, mut d6) = (Vec::new(), Vec::new());
         for &addr in &self.dropped {
             match addr {
-                SocketAddr::V4(_) => push_compact(&mut d4, addr),
-                SocketAddr::V6(_) => push_compact(&mut d6, addr),
+                SocketAddr::V4(_) => encode_compact(&addr, &mut d4),
+                SocketAddr::V6(_) => encode_compact(&addr, &mut d6),
             }
         }
         for (key, bytes) in [
@@ -120,28 +121,8 @@ fn compact(root: &Node<'_>, key: &'static str, entry: usize) -> Result<Vec<Socke
     Ok(bytes
         .chunks_exact(entry)
         .take(MAX_PEX_ENTRIES)
-        .map(|c| {
-            let (ip, port) = c.split_at(entry - 2);
-            let port = u16::from_be_bytes([port[0], port[1]]);
-            let ip = match <[u8; 4]>::try_from(ip) {
-                Ok(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
-                Err(_) => {
-                    let mut v6 = [0u8; 16];
-                    v6.copy_from_slice(ip);
-                    IpAddr::V6(Ipv6Addr::from(v6))
-                }
-            };
-            SocketAddr::new(ip, port)
-        })
+        .filter_map(decode_compact)
         .collect())
-}
-
-fn push_compact(out: &mut Vec<u8>, addr: SocketAddr) {
-    match addr.ip() {
-        IpAddr::V4(v4) => out.extend_from_slice(&v4.octets()),
-        IpAddr::V6(v6) => out.extend_from_slice(&v6.octets()),
-    }
-    out.extend_from_slice(&addr.port().to_be_bytes());
 }
 
 /// Whether a peer named by PEX is worth dialling: a real unicast address and a port.

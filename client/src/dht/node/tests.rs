@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::dht::krpc::{Malformed, ERROR_METHOD_UNKNOWN};
+use crate::dht::krpc::ERROR_METHOD_UNKNOWN;
 
 /// A network of nodes exchanging datagrams in memory, in order, with simulated time; nodes
 /// in `silent` never answer.
@@ -206,7 +206,6 @@ fn malformed_queries_get_errors_and_garbage_gets_nothing() {
     for garbage in [&b"\xff\x00garbage"[..], b"le", b"d1:y1:qe", b""] {
         n.datagram(Duration::ZERO, from, garbage);
         assert!(sent(&mut n).is_empty(), "{garbage:?}");
-        let _: Option<Malformed> = Krpc::parse(garbage).err();
     }
 }
 
