@@ -214,7 +214,8 @@ pub fn apply_fault(
         other => bail!("unknown fault action {other:?}"),
     }
     let target = f.b.as_deref().map(|b| format!(" {b}")).unwrap_or_default();
-    trace.record("sim", format_args!("{} {}{target}", f.action, f.a));
+    let line = format_args!("{} {}{target}", f.action, f.a);
+    trace.record_at(sim.elapsed(), "sim", line);
     Ok(())
 }
 

@@ -21,10 +21,14 @@ pub struct Recorder {
 impl Recorder {
     /// Records `event` on `host` at the current simulated time.
     pub fn record(&self, host: &str, event: impl Display) {
+        self.record_at(turmoil::sim_elapsed().unwrap_or_default(), host, event);
+    }
+
+    /// Records an event at `at`, for the driver, which runs outside every host.
+    pub fn record_at(&self, at: std::time::Duration, host: &str, event: impl Display) {
         if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        let at = turmoil::sim_elapsed().unwrap_or_default();
         let line = format!("{:>9.3} {host} {event}", at.as_secs_f64());
         if let Ok(mut lines) = self.lines.lock() {
             lines.push(line);

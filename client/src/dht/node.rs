@@ -455,8 +455,8 @@ impl DhtNode {
         }
     }
 
-    /// When [`DhtNode::tick`] next has work: a lookup's query turning slow, or the oldest
-    /// query's timeout.
+    /// When [`DhtNode::tick`] next has work: a lookup's query turning slow, the oldest
+    /// query's timeout, or a lookup with nobody to ask giving up.
     pub fn next_deadline(&self, now: Duration) -> Option<Duration> {
         let t = self.config.query_timeout;
         let timeout = self.pending.values().map(|p| p.sent_at + t).min();
@@ -467,7 +467,13 @@ impl DhtNode {
             .map(|p| p.sent_at + lookup::SLOW_AFTER)
             .filter(|at| *at > now)
             .min();
-        timeout.into_iter().chain(slow).min()
+        let give_up = self
+            .lookups
+            .values()
+            .filter(|l| l.cands.is_empty())
+            .map(|l| l.started + lookup::WAIT_FOR_TABLE)
+            .min();
+        timeout.into_iter().chain(slow).chain(give_up).min()
     }
 
     fn ping(&mut self, now: Duration, id: NodeId, addr: SocketAddr) {

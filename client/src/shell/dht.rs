@@ -31,9 +31,15 @@ pub const DEFAULT_ROUTERS: [&str; 4] = [
     "dht.libtorrent.org:25401",
 ];
 
-/// How often the bootstrap is retried while the table is empty, and the table saved.
+/// The bootstrap is retried while the table is nearly empty: first after [`REBOOTSTRAP_FIRST`]
+/// (a lost datagram to a busy router must not cost half a minute), doubling up to
+/// [`REBOOTSTRAP`]. The table is saved every [`SAVE_EVERY`].
+const REBOOTSTRAP_FIRST: Duration = Duration::from_secs(5);
 const REBOOTSTRAP: Duration = Duration::from_secs(30);
 const SAVE_EVERY: Duration = Duration::from_secs(300);
+
+/// Below this many nodes in the table, the bootstrap is retried.
+const MIN_TABLE: usize = 8;
 
 /// Nodes saved for the next run.
 const MAX_SAVED: usize = 200;
@@ -71,10 +77,16 @@ impl Dht {
     pub async fn start<N: Net>(net: N, setup: DhtSetup) -> std::io::Result<Dht> {
         let udp = net.bind_udp(setup.bind).await?;
         let port = udp.local_addr().map(|a| a.port()).unwrap_or(0);
-        info!(port, "dht listening");
+        let mut rng = ChaCha8Rng::seed_from_u64(setup.seed);
+        let (saved_id, saved_nodes) = load(&setup.state);
+        let id = saved_id.unwrap_or_else(|| NodeId(rng.gen()));
+        let node = DhtNode::new(id, setup.config.clone(), rng.gen());
+        let short: String = id.0[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let span = tracing::info_span!("dht", id = %short);
+        span.in_scope(|| info!(port, "dht listening"));
         let (commands, rx) = mpsc::unbounded_channel();
-        let span = tracing::info_span!("dht");
-        tokio::spawn(run(net, udp, setup, rx).instrument(span));
+        let task = run(net, udp, node, saved_nodes, setup.routers, setup.state, rx);
+        tokio::spawn(task.instrument(span));
         Ok(Dht { commands })
     }
 
@@ -155,15 +167,14 @@ fn save(path: &Option<PathBuf>, node: &DhtNode) {
 async fn run<N: Net>(
     net: N,
     udp: N::Udp,
-    setup: DhtSetup,
+    mut node: DhtNode,
+    saved_nodes: Vec<(NodeId, SocketAddr)>,
+    routers: Vec<String>,
+    state: Option<PathBuf>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let epoch = Instant::now();
-    let mut rng = ChaCha8Rng::seed_from_u64(setup.seed);
-    let (saved_id, saved_nodes) = load(&setup.state);
-    let id = saved_id.unwrap_or_else(|| NodeId(rng.gen()));
-    let mut node = DhtNode::new(id, setup.config.clone(), rng.gen());
-    let routers = resolve_routers(&net, &setup.routers).await;
+    let routers = resolve_routers(&net, &routers).await;
     let seeds: Vec<SocketAddr> = saved_nodes
         .iter()
         .map(|(_, a)| *a)
@@ -171,16 +182,19 @@ async fn run<N: Net>(
         .collect();
     node.bootstrap(Duration::ZERO, &seeds);
     let mut askers: BTreeMap<LookupId, mpsc::UnboundedSender<Vec<SocketAddr>>> = BTreeMap::new();
-    let mut next_bootstrap = epoch + REBOOTSTRAP;
+    let mut rebootstrap = REBOOTSTRAP_FIRST;
+    let mut next_bootstrap = epoch + rebootstrap;
     let mut next_save = epoch + SAVE_EVERY;
     let mut buf = vec![0u8; 2048];
     loop {
         perform(&udp, &mut node, &mut askers).await;
+        // An absolute deadline: a steady stream of datagrams must not starve the timers.
         let now = epoch.elapsed();
         let wake = node
             .next_deadline(now)
             .map_or(Duration::from_secs(1), |d| d.saturating_sub(now))
             .min(Duration::from_secs(1));
+        let deadline = Instant::now() + wake;
         tokio::select! {
             r = udp.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
@@ -199,21 +213,27 @@ async fn run<N: Net>(
                 }
                 None => break,
             },
-            _ = tokio::time::sleep(wake) => node.tick(epoch.elapsed()),
+            _ = tokio::time::sleep_until(deadline) => {}
         }
         let now = Instant::now();
+        if now >= deadline {
+            node.tick(epoch.elapsed());
+        }
         if now >= next_bootstrap {
-            next_bootstrap = now + REBOOTSTRAP;
-            if node.table().len() < 8 {
+            if node.table().len() < MIN_TABLE {
                 node.bootstrap(epoch.elapsed(), &routers);
+                rebootstrap = (rebootstrap * 2).min(REBOOTSTRAP);
+            } else {
+                rebootstrap = REBOOTSTRAP_FIRST;
             }
+            next_bootstrap = now + rebootstrap;
         }
         if now >= next_save {
             next_save = now + SAVE_EVERY;
-            save(&setup.state, &node);
+            save(&state, &node);
         }
     }
-    save(&setup.state, &node);
+    save(&state, &node);
 }
 
 /// Sends what the node wants sent and hands found peers to whoever asked.

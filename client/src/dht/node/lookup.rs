@@ -40,9 +40,14 @@ pub const SLOW_AFTER: Duration = Duration::from_secs(1);
 /// (a NAT, or many simulated nodes on one host) still count.
 pub const MAX_PER_IP: usize = 3;
 
+/// How long a lookup that found nobody to ask (an empty table) waits for the table to fill,
+/// from a running bootstrap or the next one, before it ends with nothing.
+pub const WAIT_FOR_TABLE: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub(super) struct Lookup {
     pub target: NodeId,
+    pub started: Duration,
     /// `get_peers` (else `find_node`), announcing this port at the end if `Some`.
     pub get_peers: bool,
     pub announce: Option<u16>,
@@ -66,6 +71,7 @@ impl DhtNode {
         self.next_lookup += 1;
         let mut lookup = Lookup {
             target,
+            started: now,
             get_peers,
             announce,
             cands: Vec::new(),
@@ -89,9 +95,10 @@ impl DhtNode {
         let Some(l) = self.lookups.get(&lid) else {
             return;
         };
-        if l.cands.is_empty() && self.lookups.len() > 1 {
-            // Nobody to ask yet, but another lookup (the bootstrap) is filling the table:
-            // wait for it ([`DhtNode::seed_waiting`]) rather than end with nothing.
+        if l.cands.is_empty() && now.saturating_sub(l.started) < WAIT_FOR_TABLE {
+            // Nobody to ask yet: a bootstrap (running, or the retry the shell makes) will
+            // fill the table ([`DhtNode::seed_waiting`]); wait a while rather than end with
+            // nothing.
             return;
         }
         let live: Vec<usize> = (0..l.cands.len())

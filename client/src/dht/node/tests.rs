@@ -50,6 +50,11 @@ impl Net {
     /// Delivers datagrams until none are left, advancing time to the next deadline when
     /// only timeouts can make progress; at most `steps` deliveries.
     fn run(&mut self, steps: usize) {
+        self.run_until(steps, Duration::MAX);
+    }
+
+    /// [`Net::run`], stopping instead of advancing time past `until`.
+    fn run_until(&mut self, steps: usize, until: Duration) {
         for _ in 0..steps {
             let mut queue = Vec::new();
             for (&from, node) in self.nodes.iter_mut() {
@@ -72,7 +77,7 @@ impl Net {
                     .values()
                     .filter_map(|n| n.next_deadline(now))
                     .min();
-                let Some(at) = next else {
+                let Some(at) = next.filter(|at| *at <= until) else {
                     return;
                 };
                 self.now = self.now.max(at);
@@ -337,6 +342,67 @@ fn a_lookup_started_before_the_bootstrap_waits_for_it() {
         "found {found:?}"
     );
     assert!(net.done[&newcomer].contains(&lookup));
+}
+
+#[test]
+fn a_lookup_with_an_empty_table_waits_for_the_retried_bootstrap() {
+    let mut net = Net::new(40, 5);
+    let newcomer = addr(39);
+    let router = addr(0);
+    for a in (1..39).map(addr) {
+        let now = net.now;
+        net.node(a).bootstrap(now, &[router]);
+        net.run(10_000);
+    }
+    let info_hash = NodeId([0x42; 20]);
+    let now = net.now;
+    net.node(addr(7)).get_peers(now, info_hash, Some(4000));
+    net.run(10_000);
+    // The newcomer's first bootstrap query is lost; it asks for peers with an empty table.
+    net.silent.insert(router);
+    let start = net.now;
+    let boot = net
+        .node(newcomer)
+        .bootstrap(start, &[router])
+        .expect("room");
+    let lookup = net
+        .node(newcomer)
+        .get_peers(start, info_hash, None)
+        .expect("room for a lookup");
+    net.run_until(10_000, start + Duration::from_secs(10));
+    let done = net.done.get(&newcomer).cloned().unwrap_or_default();
+    assert!(done.contains(&boot), "the bootstrap failed and ended");
+    assert!(!done.contains(&lookup), "the lookup still waits: {done:?}");
+    // The retried bootstrap reaches the router: the waiting lookup goes on and finds the peer.
+    net.silent.clear();
+    net.now = start + Duration::from_secs(10);
+    let now = net.now;
+    net.node(newcomer).bootstrap(now, &[router]);
+    net.run(10_000);
+    let found = net.found.get(&newcomer).cloned().unwrap_or_default();
+    assert!(
+        found.contains(&SocketAddr::new(addr(7).ip(), 4000)),
+        "found {found:?}"
+    );
+    assert!(net.done[&newcomer].contains(&lookup));
+}
+
+#[test]
+fn a_lookup_with_an_empty_table_gives_up_after_a_while() {
+    let mut net = Net::new(2, 6);
+    net.silent.insert(addr(0));
+    let lookup = net
+        .node(addr(1))
+        .get_peers(Duration::ZERO, NodeId([7; 20]), None)
+        .expect("room");
+    // Its deadline is the giving up; nothing else is pending.
+    assert_eq!(
+        net.node(addr(1)).next_deadline(Duration::ZERO),
+        Some(lookup::WAIT_FOR_TABLE)
+    );
+    net.run(10_000);
+    assert_eq!(net.done[&addr(1)], vec![lookup]);
+    assert_eq!(net.now, lookup::WAIT_FOR_TABLE);
 }
 
 /// A lookup of node `n` seeded with `cands`, its first queries drained; returns what it sent.
