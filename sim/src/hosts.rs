@@ -165,10 +165,12 @@ pub fn dht_host(sim: &mut turmoil::Sim<'_>, index: usize, count: usize, seed: u6
     });
 }
 
-/// A host running `group.count` hostile DHT nodes on ports [`DHT_PORT`] and up.
+/// A host running `group.count` hostile DHT nodes on ports [`DHT_PORT`] and up, with ids
+/// next to `aim` if given.
 pub fn hostile_dht_host(
     sim: &mut turmoil::Sim<'_>,
     group: &crate::scenario::HostileDht,
+    aim: Option<bitswarm_client::InfoHash>,
     seed: u64,
 ) {
     let name = format!("dht-{}", group.name);
@@ -179,12 +181,21 @@ pub fn hostile_dht_host(
         async move {
             let own_ip = turmoil::lookup(host.as_str());
             let router = std::net::SocketAddr::new(turmoil::lookup("dht-0"), DHT_PORT);
+            let port = |k: usize| DHT_PORT + k as u16;
+            let cluster: Vec<_> = (0..count)
+                .map(|k| std::net::SocketAddr::new(own_ip, port(k)))
+                .collect();
             for k in 0..count {
-                let bind = std::net::SocketAddr::from(([0, 0, 0, 0], DHT_PORT + k as u16));
-                let node_seed = seed ^ ((k as u64) << 8);
-                tokio::spawn(seeder::dht_node::run(
-                    TurmoilNet, bind, own_ip, router, mischief, node_seed,
-                ));
+                let setup = seeder::dht_node::HostileSetup {
+                    bind: std::net::SocketAddr::from(([0, 0, 0, 0], port(k))),
+                    own_ip,
+                    router,
+                    mischief,
+                    cluster: cluster.clone(),
+                    aim: aim.map(|h| bitswarm_client::dht::NodeId(h.0)),
+                    seed: seed ^ ((k as u64) << 8),
+                };
+                tokio::spawn(seeder::dht_node::run(TurmoilNet, setup));
             }
             std::future::pending::<()>().await;
             Ok(())

@@ -97,7 +97,9 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             crate::hosts::dht_host(&mut sim, index, d.nodes_per_host, seed ^ 0xd47);
         }
         for (i, group) in d.hostile.iter().enumerate() {
-            crate::hosts::hostile_dht_host(&mut sim, group, seed ^ (0xbad_d470 + i as u64));
+            let aim = group.near_target.then_some(meta.info_hash);
+            let group_seed = seed ^ (0xbad_d470 + i as u64);
+            crate::hosts::hostile_dht_host(&mut sim, group, aim, group_seed);
         }
     }
     for (i, group) in sc.seeders.iter().enumerate() {

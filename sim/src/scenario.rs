@@ -122,13 +122,18 @@ pub struct DhtSpec {
     pub hostile: Vec<HostileDht>,
 }
 
-/// `count` hostile DHT nodes that misbehave as `mischief` says (`silent`, `garbage`, `liar`).
+/// `count` hostile DHT nodes that misbehave as `mischief` says (`silent`, `garbage`, `liar`,
+/// `sybil`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostileDht {
     pub name: String,
     pub count: usize,
     pub mischief: seeder::dht_node::Mischief,
+    /// Ids next to the torrent's info-hash, where its lookups go: an attacker aiming at
+    /// this torrent (else random ids).
+    #[serde(default)]
+    pub near_target: bool,
 }
 
 /// The simulated network.
