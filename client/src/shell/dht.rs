@@ -38,6 +38,9 @@ const REBOOTSTRAP_FIRST: Duration = Duration::from_secs(5);
 const REBOOTSTRAP: Duration = Duration::from_secs(30);
 const SAVE_EVERY: Duration = Duration::from_secs(300);
 
+/// The node's timers run at least this often, however busy its socket.
+const TICK_EVERY: Duration = Duration::from_secs(1);
+
 /// Below this many nodes in the table, the bootstrap is retried.
 const MIN_TABLE: usize = 8;
 
@@ -185,16 +188,17 @@ async fn run<N: Net>(
     let mut rebootstrap = REBOOTSTRAP_FIRST;
     let mut next_bootstrap = epoch + rebootstrap;
     let mut next_save = epoch + SAVE_EVERY;
+    let mut last_tick = epoch;
     let mut buf = vec![0u8; 2048];
     loop {
         perform(&udp, &mut node, &mut askers).await;
-        // An absolute deadline: a steady stream of datagrams must not starve the timers.
+        // An absolute deadline, at most [`TICK_EVERY`] after the last tick: a steady stream
+        // of datagrams must not postpone the timers (timeouts, secret rotation, refresh).
         let now = epoch.elapsed();
-        let wake = node
+        let every = last_tick + TICK_EVERY;
+        let deadline = node
             .next_deadline(now)
-            .map_or(Duration::from_secs(1), |d| d.saturating_sub(now))
-            .min(Duration::from_secs(1));
-        let deadline = Instant::now() + wake;
+            .map_or(every, |d| (epoch + d).min(every));
         tokio::select! {
             r = udp.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
@@ -218,6 +222,7 @@ async fn run<N: Net>(
         let now = Instant::now();
         if now >= deadline {
             node.tick(epoch.elapsed());
+            last_tick = now;
         }
         if now >= next_bootstrap {
             if node.table().len() < MIN_TABLE {
