@@ -307,57 +307,51 @@ fn spoofed_answers_and_floods_are_ignored() {
     assert_eq!(sent(&mut n).len(), 5);
 }
 
-#[test]
-fn a_lookup_started_before_the_bootstrap_waits_for_it() {
-    let mut net = Net::new(60, 4);
-    // Everyone but the newcomer joins; one of them announces.
-    let newcomer = addr(59);
-    let router = addr(0);
-    let now = net.now;
-    let others: Vec<SocketAddr> = net
-        .nodes
-        .keys()
-        .copied()
-        .filter(|a| *a != router && *a != newcomer)
-        .collect();
-    for a in others {
-        net.node(a).bootstrap(now, &[router]);
+/// `n` nodes where all but the last (the newcomer, returned) joined through node 0, and node 7
+/// announced port 4000 for `info_hash`.
+fn joined_but_newcomer(n: u32, seed: u64, info_hash: NodeId) -> (Net, SocketAddr) {
+    let mut net = Net::new(n, seed);
+    for a in (1..n - 1).map(addr) {
+        let now = net.now;
+        net.node(a).bootstrap(now, &[addr(0)]);
         net.run(10_000);
     }
-    let info_hash = NodeId([0x99; 20]);
     let now = net.now;
     net.node(addr(7)).get_peers(now, info_hash, Some(4000));
     net.run(10_000);
+    (net, addr(n - 1))
+}
+
+/// `who`'s `lookup` ended, having found node 7's announce.
+fn assert_found_announcer(net: &Net, who: SocketAddr, lookup: LookupId) {
+    let found = net.found.get(&who).cloned().unwrap_or_default();
+    assert!(
+        found.contains(&SocketAddr::new(addr(7).ip(), 4000)),
+        "found {found:?}"
+    );
+    assert!(net.done[&who].contains(&lookup));
+}
+
+#[test]
+fn a_lookup_started_before_the_bootstrap_waits_for_it() {
+    let info_hash = NodeId([0x99; 20]);
+    let (mut net, newcomer) = joined_but_newcomer(60, 4, info_hash);
     // The newcomer asks for peers at once, with an empty table.
     let now = net.now;
-    net.node(newcomer).bootstrap(now, &[router]);
+    net.node(newcomer).bootstrap(now, &[addr(0)]);
     let lookup = net
         .node(newcomer)
         .get_peers(now, info_hash, None)
         .expect("room for a lookup");
     net.run(10_000);
-    let found = net.found.get(&newcomer).cloned().unwrap_or_default();
-    assert!(
-        found.contains(&SocketAddr::new(addr(7).ip(), 4000)),
-        "found {found:?}"
-    );
-    assert!(net.done[&newcomer].contains(&lookup));
+    assert_found_announcer(&net, newcomer, lookup);
 }
 
 #[test]
 fn a_lookup_with_an_empty_table_waits_for_the_retried_bootstrap() {
-    let mut net = Net::new(40, 5);
-    let newcomer = addr(39);
-    let router = addr(0);
-    for a in (1..39).map(addr) {
-        let now = net.now;
-        net.node(a).bootstrap(now, &[router]);
-        net.run(10_000);
-    }
     let info_hash = NodeId([0x42; 20]);
-    let now = net.now;
-    net.node(addr(7)).get_peers(now, info_hash, Some(4000));
-    net.run(10_000);
+    let (mut net, newcomer) = joined_but_newcomer(40, 5, info_hash);
+    let router = addr(0);
     // The newcomer's first bootstrap query is lost; it asks for peers with an empty table.
     net.silent.insert(router);
     let start = net.now;
@@ -379,12 +373,7 @@ fn a_lookup_with_an_empty_table_waits_for_the_retried_bootstrap() {
     let now = net.now;
     net.node(newcomer).bootstrap(now, &[router]);
     net.run(10_000);
-    let found = net.found.get(&newcomer).cloned().unwrap_or_default();
-    assert!(
-        found.contains(&SocketAddr::new(addr(7).ip(), 4000)),
-        "found {found:?}"
-    );
-    assert!(net.done[&newcomer].contains(&lookup));
+    assert_found_announcer(&net, newcomer, lookup);
 }
 
 #[test]
