@@ -19,25 +19,18 @@ import time
 
 import libtorrent as lt
 
-
-def log(*parts):
-    print(*parts, file=sys.stderr, flush=True)
+from lt_common import LOOPBACK_ONLY, log
 
 
 def session(bootstrap):
     return lt.session(
         {
+            **LOOPBACK_ONLY,
             "listen_interfaces": "127.0.0.1:0",
             "enable_dht": True,
             "dht_bootstrap_nodes": bootstrap,
             "dht_restrict_routing_ips": False,
             "dht_restrict_search_ips": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "enable_incoming_utp": False,
-            "enable_outgoing_utp": False,
-            "allow_multiple_connections_per_ip": True,
             "alert_mask": lt.alert.category_t.error_notification,
         }
     )

@@ -29,6 +29,8 @@ import time
 
 import libtorrent as lt
 
+from lt_common import LOOPBACK_ONLY
+
 # libtorrent requests 16 KiB blocks (less only at the end of a piece).
 BLOCK_SIZE = 16 * 1024
 
@@ -100,14 +102,9 @@ def main():
         alert_mask |= lt.alert.category_t.block_progress_notification
     session = lt.session(
         {
+            **LOOPBACK_ONLY,
             "listen_interfaces": "127.0.0.1:%d" % args.port,
             "enable_dht": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "enable_incoming_utp": False,
-            "enable_outgoing_utp": False,
-            "allow_multiple_connections_per_ip": True,
             "alert_mask": alert_mask,
             # Alerts past this are dropped; one per block must never be.
             "alert_queue_size": 1000000 if args.per_peer else 2000,

@@ -22,9 +22,7 @@ import time
 
 import libtorrent as lt
 
-
-def log(*parts):
-    print(*parts, file=sys.stderr, flush=True)
+from lt_common import LOOPBACK_ONLY, log
 
 
 def session_settings(port):
@@ -32,15 +30,9 @@ def session_settings(port):
     settings = lt.high_performance_seed()
     settings.update(
         {
+            **LOOPBACK_ONLY,
             "listen_interfaces": "127.0.0.1:%d" % port,
             "enable_dht": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "enable_incoming_utp": False,
-            "enable_outgoing_utp": False,
-            # Every peer of a loopback swarm shares 127.0.0.1; by default libtorrent keeps one.
-            "allow_multiple_connections_per_ip": True,
             # A `connect` sent before the leecher is ready fails; by default libtorrent would
             # then wait 60 s before dialing that peer again, and give up after 3 failures.
             "min_reconnect_time": 1,
