@@ -84,7 +84,7 @@ impl Dht {
         let (saved_id, saved_nodes) = load(&setup.state);
         let id = saved_id.unwrap_or_else(|| NodeId(rng.gen()));
         let node = DhtNode::new(id, setup.config.clone(), rng.gen());
-        let short: String = id.0[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let short = hex::encode(&id.0[..4]);
         let span = tracing::info_span!("dht", id = %short);
         span.in_scope(|| info!(port, "dht listening"));
         let (commands, rx) = mpsc::unbounded_channel();
