@@ -156,8 +156,12 @@ fn info_saves_the_torrent_fetched_from_a_magnet() {
     assert_eq!(described["source"], "torrent", "{described}");
     assert_eq!(described["name"], "saved", "{described}");
     assert_eq!(described["info_hash"], fx.info_hash.to_hex(), "{described}");
-    // The saved file is a torrent with the same identity as the original.
-    let bytes = std::fs::read(&saved).expect("saved torrent");
+    assert_saved_is_original(&saved, &fx);
+}
+
+/// The saved file is a torrent with the same identity as the original.
+fn assert_saved_is_original(saved: &std::path::Path, fx: &Fixture) {
+    let bytes = std::fs::read(saved).expect("saved torrent");
     let meta = bitswarm_client::Metainfo::from_bytes(&bytes).expect("saved torrent parses");
     let original = std::fs::read(&fx.torrent).expect("original torrent");
     let original = bitswarm_client::Metainfo::from_bytes(&original).expect("original parses");
@@ -174,12 +178,12 @@ fn magnets_that_cannot_work_are_refused_in_one_line() {
     let saved = dir.path().join("x.torrent").display().to_string();
     for args in [
         vec!["download", bare.as_str(), "-o", &out, "--no-dht"],
-        vec!["info", bare.as_str(), "--save", &saved],
+        vec!["info", bare.as_str(), "--save", &saved, "--no-dht"],
     ] {
         let out = bitswarm().args(&args).output().expect("run bitswarm");
         let err = common::one_line_error(&out, 2);
         assert!(
-            err.contains("no tracker (tr=) and no peer (x.pe=)"),
+            err.contains("no tracker (tr=) and no peer (x.pe=), and --no-dht"),
             "{args:?}: {err}"
         );
     }
@@ -194,7 +198,8 @@ fn magnets_that_cannot_work_are_refused_in_one_line() {
 
 /// A DHT-only magnet link: no tracker, no `x.pe`. bitswarm joins a small libtorrent DHT on
 /// 127.0.0.1 through its hub (`--dht-router`), finds the libtorrent seeder's announce with
-/// `get_peers`, fetches the metadata from it, then the content.
+/// `get_peers`, fetches the metadata from it, then the content. Then `info --save` finds the
+/// metadata the same way, through the DHT alone.
 #[test]
 fn bitswarm_downloads_a_magnet_through_a_libtorrent_dht_alone() {
     let _serial = serial();
@@ -232,4 +237,12 @@ fn bitswarm_downloads_a_magnet_through_a_libtorrent_dht_alone() {
     download_magnet(&link, &fx, dir.path(), &["--dht-router", &router], &|| {
         dht.report()
     });
+    let saved = dir.path().join("from-dht.torrent");
+    let mut cmd = bitswarm_in(dir.path());
+    cmd.args(["info", &link, "--dht-router", &router, "--save"])
+        .arg(&saved);
+    let mut proc = Proc::spawn("bitswarm info", cmd, dir.path());
+    let status = proc.wait_timeout(DOWNLOAD_TIMEOUT);
+    assert!(status.success(), "{}\n{}", proc.report(), dht.report());
+    assert_saved_is_original(&saved, &fx);
 }

@@ -9,16 +9,22 @@ use bitswarm_client::{Magnet, Metainfo};
 use serde_json::{json, Value};
 
 use super::display::escape;
+use super::run_torrent::DhtFlags;
 use super::units::format_size;
 use super::{read_input, Failure};
 
-pub fn run(input: &str, as_json: bool, save: Option<&Path>) -> Result<ExitCode, Failure> {
+pub fn run(
+    input: &str,
+    as_json: bool,
+    save: Option<&Path>,
+    dht: &DhtFlags,
+) -> Result<ExitCode, Failure> {
     let (text, object) = if input.starts_with("magnet:") {
         let magnet = Magnet::parse(input)
             .map_err(|e| Failure::bad_input(anyhow::anyhow!("invalid magnet link: {e}")))?;
         match save {
             Some(path) => {
-                let meta = fetch_and_save(&magnet, path)?;
+                let meta = fetch_and_save(&magnet, path, dht)?;
                 (torrent_text(&meta), torrent_json(&meta))
             }
             None => (magnet_text(&magnet), magnet_json(&magnet)),
@@ -44,9 +50,9 @@ pub fn run(input: &str, as_json: bool, save: Option<&Path>) -> Result<ExitCode, 
 }
 
 /// Fetches the metadata of `magnet` from its peers and writes it to `path` as a .torrent.
-fn fetch_and_save(magnet: &Magnet, path: &Path) -> Result<Metainfo, Failure> {
-    let mut opts = Options::new(PathBuf::from("."), super::run_torrent::rand_seed());
-    let fetched = super::run_torrent::fetch_magnet(magnet, &mut opts)?;
+fn fetch_and_save(magnet: &Magnet, path: &Path, dht: &DhtFlags) -> Result<Metainfo, Failure> {
+    let opts = Options::new(PathBuf::from("."), super::run_torrent::rand_seed());
+    let fetched = super::run_torrent::fetch_magnet(magnet, &opts, dht)?;
     std::fs::write(path, &fetched.torrent)
         .map_err(|e| Failure::failed(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
     Ok(fetched.meta)

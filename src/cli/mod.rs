@@ -35,10 +35,12 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
-        /// For a magnet link: fetch its metadata from the link's trackers and peers (BEP 9),
-        /// write it to FILE as a .torrent, and describe the torrent.
+        /// For a magnet link: fetch its metadata (BEP 9) from the peers its trackers, its
+        /// `x.pe` peers and the DHT give, write it to FILE as a .torrent, and describe it.
         #[arg(long, value_name = "FILE")]
         save: Option<PathBuf>,
+        #[command(flatten)]
+        dht: run_torrent::DhtFlags,
     },
     /// Make a .torrent from a file or a directory.
     Create(create::Args),
@@ -92,7 +94,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             torrent,
             json,
             save,
-        } => info::run(&torrent, json, save.as_deref()),
+            dht,
+        } => info::run(&torrent, json, save.as_deref(), &dht),
         Command::Create(args) => create::run(args),
         Command::Download(args) => download::run(args),
         Command::Seed(args) => seed::run(args),

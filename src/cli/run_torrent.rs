@@ -49,6 +49,13 @@ pub struct Flags {
     /// Seed for every random choice, to replay a run (default: from the OS).
     #[arg(long, hide = true)]
     rng_seed: Option<u64>,
+    #[command(flatten)]
+    dht: DhtFlags,
+}
+
+/// When and how to use the DHT; shared by the commands that run a torrent and `info --save`.
+#[derive(Debug, clap::Args)]
+pub struct DhtFlags {
     /// Also find peers through the DHT (BEP 5). Without this flag the DHT is used only for a
     /// magnet link that names no tracker and no peer.
     #[arg(long)]
@@ -60,6 +67,38 @@ pub struct Flags {
     /// Never use the DHT.
     #[arg(long, conflicts_with_all = ["dht", "dht_routers"])]
     no_dht: bool,
+}
+
+impl DhtFlags {
+    /// Whether to run the DHT for a torrent that has (or lacks) trackers or peers of its own.
+    fn wants(&self, has_sources: bool) -> bool {
+        !self.no_dht && (self.dht || !self.dht_routers.is_empty() || !has_sources)
+    }
+
+    /// Starts the DHT on `port` (UDP, IPv4), keeping its table in `state` if given.
+    async fn start(
+        &self,
+        net: &TokioNet,
+        port: u16,
+        seed: u64,
+        state: Option<PathBuf>,
+    ) -> Result<Dht, Failure> {
+        let routers = if self.dht_routers.is_empty() {
+            DEFAULT_ROUTERS.iter().map(|r| r.to_string()).collect()
+        } else {
+            self.dht_routers.clone()
+        };
+        let setup = DhtSetup {
+            bind: SocketAddr::from(([0, 0, 0, 0], port)),
+            routers,
+            seed: seed ^ 0x0064_6874,
+            config: DhtConfig::default(),
+            state,
+        };
+        Dht::start(net.clone(), setup)
+            .await
+            .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the DHT: {e}")))
+    }
 }
 
 impl Flags {
@@ -88,29 +127,13 @@ impl Flags {
         opts
     }
 
-    /// Whether to run the DHT for a torrent that has (or lacks) trackers or peers of its own.
-    fn wants_dht(&self, has_sources: bool) -> bool {
-        !self.no_dht && (self.dht || !self.dht_routers.is_empty() || !has_sources)
-    }
-
-    /// Starts the DHT on the listen port (UDP, IPv4), keeping its table in the download
-    /// folder's `.bitswarm/dht.dat`.
+    /// Starts the DHT on the listen port, keeping its table in the download folder's
+    /// `.bitswarm/dht.dat`.
     async fn start_dht(&self, net: &TokioNet, opts: &Options) -> Result<Dht, Failure> {
-        let routers = if self.dht_routers.is_empty() {
-            DEFAULT_ROUTERS.iter().map(|r| r.to_string()).collect()
-        } else {
-            self.dht_routers.clone()
-        };
-        let setup = DhtSetup {
-            bind: SocketAddr::from(([0, 0, 0, 0], opts.listen.port())),
-            routers,
-            seed: opts.seed ^ 0x0064_6874,
-            config: DhtConfig::default(),
-            state: Some(opts.out_dir.join(".bitswarm").join("dht.dat")),
-        };
-        Dht::start(net.clone(), setup)
+        let state = opts.out_dir.join(".bitswarm").join("dht.dat");
+        self.dht
+            .start(net, opts.listen.port(), opts.seed, Some(state))
             .await
-            .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the DHT: {e}")))
     }
 
     /// A live display only for a person watching: never when piped or asked to be quiet.
@@ -136,24 +159,29 @@ pub fn load_source(torrent: &str) -> Result<Source, Failure> {
     load_torrent(torrent).map(Source::Torrent)
 }
 
-/// Fetches a magnet link's metadata from its peers (BEP 9) until it verifies or the user
-/// interrupts; the link's `x.pe` peers are added to `opts` for the download that follows.
-pub fn fetch_magnet(magnet: &Magnet, opts: &mut Options) -> Result<Fetched, Failure> {
-    if !has_sources(magnet, opts) {
-        return Err(no_sources("info --save does not search the DHT yet"));
+/// Fetches a magnet link's metadata from its peers (BEP 9), found through the link's trackers
+/// and `x.pe` peers, and through the DHT when `dht` calls for it (always, unless turned off,
+/// for a link that names no tracker and no peer), until it verifies or the user interrupts.
+/// The DHT's table is not kept: `info` leaves nothing behind but the file it saves.
+pub fn fetch_magnet(magnet: &Magnet, opts: &Options, dht: &DhtFlags) -> Result<Fetched, Failure> {
+    let has_sources = has_sources(magnet, opts);
+    if !has_sources && !dht.wants(false) {
+        return Err(no_sources("--no-dht turns the DHT off"));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the runtime: {e}")))?;
-    let fetched = runtime.block_on(async {
+    runtime.block_on(async {
         let net = TokioNet::new().map_err(Failure::failed)?;
-        shell::magnet::fetch_metadata(net, magnet, opts, super::shutdown_signal())
+        let mut opts = opts.clone();
+        if dht.wants(has_sources) {
+            opts.dht = Some(dht.start(&net, 0, opts.seed, None).await?);
+        }
+        shell::magnet::fetch_metadata(net, magnet, &opts, super::shutdown_signal())
             .await
             .map_err(|e| Failure::failed(anyhow::Error::from(e)))
-    })?;
-    opts.peers.extend(magnet.peers.iter().copied());
-    Ok(fetched)
+    })
 }
 
 /// Whether a magnet link (with the `--peer`s in `opts`) names anyone to ask.
@@ -199,7 +227,7 @@ pub fn run(source: Source, mut opts: Options, flags: &Flags) -> Result<ExitCode,
             Source::Torrent(_) => true,
             Source::Magnet(m) => has_sources(m, &opts),
         };
-        if flags.wants_dht(has_sources) {
+        if flags.dht.wants(has_sources) {
             opts.dht = Some(flags.start_dht(&net, &opts).await?);
         }
         let meta = match source {
