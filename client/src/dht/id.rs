@@ -48,9 +48,12 @@ impl NodeId {
     /// Whether this id is one BEP 42 allows for a node at `ip`. Nodes on local networks are
     /// exempt (their public IP is not what we see), so they always pass.
     pub fn valid_for(&self, ip: IpAddr) -> bool {
-        if is_local(ip) {
-            return true;
-        }
+        is_local(ip) || self.derived_from(ip)
+    }
+
+    /// Whether this id is the one BEP 42 derives from `ip`, whatever kind of address it is:
+    /// [`NodeId::valid_for`] without the exemption of local addresses.
+    pub fn derived_from(&self, ip: IpAddr) -> bool {
         let crc = ip_crc(ip, self.0[19]);
         self.0[0] == (crc >> 24) as u8
             && self.0[1] == (crc >> 16) as u8
@@ -158,6 +161,10 @@ mod tests {
             assert!(id.valid_for(ip.parse().unwrap()), "{ip}");
         }
         assert!(!id.valid_for("1.2.3.4".parse().unwrap()));
+        // Held to the rule, a local address derives ids like any other.
+        let local: IpAddr = "192.168.0.9".parse().unwrap();
+        assert!(!id.derived_from(local));
+        assert!(NodeId::for_ip(local, 7, [3; 17]).derived_from(local));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! and with a transaction id we issued, queries per IP are rate limited, and every store
 //! (pending queries, lookups, announced peers) is capped.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -51,6 +51,10 @@ pub struct DhtConfig {
     pub query_timeout: Duration,
     /// Queries answered per source IP per second; more are dropped.
     pub queries_per_ip: u32,
+    /// BEP 42 exempts nodes on loopback, private and link-local addresses from the rule that
+    /// binds ids to IPs. The simulator, whose hosts all have private addresses, turns the
+    /// exemption off to hold its nodes to the rule as if their addresses were public.
+    pub exempt_local: bool,
 }
 
 impl Default for DhtConfig {
@@ -58,6 +62,7 @@ impl Default for DhtConfig {
         DhtConfig {
             query_timeout: Duration::from_secs(5),
             queries_per_ip: 50,
+            exempt_local: true,
         }
     }
 }
@@ -78,6 +83,9 @@ pub enum DhtAction {
     },
     /// A lookup ended (after its announces, if it was to announce).
     Done { lookup: LookupId },
+    /// Nodes agree our address is `external`, for which BEP 42 does not allow our id: we took
+    /// the new `id`, one it allows (keep it for the next run).
+    NewId { id: NodeId, external: IpAddr },
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +111,10 @@ pub struct DhtNode {
     store: BTreeMap<NodeId, Vec<(SocketAddr, Duration)>>,
     /// Queries per IP in the current second: (second, count).
     rates: BTreeMap<IpAddr, (u64, u32)>,
+    /// Our address as other nodes see it (BEP 42's `ip`), once enough of them agree.
+    external: Option<IpAddr>,
+    /// Addresses answering nodes said we have, each with the IPs of the nodes that said so.
+    ip_votes: BTreeMap<IpAddr, BTreeSet<IpAddr>>,
     actions: VecDeque<DhtAction>,
 }
 
@@ -122,6 +134,8 @@ impl DhtNode {
             next_lookup: 0,
             store: BTreeMap::new(),
             rates: BTreeMap::new(),
+            external: None,
+            ip_votes: BTreeMap::new(),
             actions: VecDeque::new(),
         }
     }
@@ -170,7 +184,7 @@ impl DhtNode {
         match Krpc::parse(bytes) {
             Ok(msg) => match msg.body {
                 Body::Query { id, query } => self.on_query(now, from, msg.tid, id, query),
-                Body::Response(r) => self.on_response(now, from, &msg.tid, r),
+                Body::Response(r) => self.on_response(now, from, &msg.tid, r, msg.ip),
                 Body::Error { .. } => self.on_error(now, from, &msg.tid),
             },
             Err(m) => {
@@ -353,13 +367,23 @@ impl DhtNode {
         self.pending.remove(&key)
     }
 
-    fn on_response(&mut self, now: Duration, from: SocketAddr, tid: &[u8], r: Response) {
+    fn on_response(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        tid: &[u8],
+        r: Response,
+        seen_as: Option<SocketAddr>,
+    ) {
         let Some(p) = self.take_pending(from, tid) else {
             return;
         };
         let Some(id) = r.id else {
             return self.query_failed(now, p);
         };
+        if let Some(seen_as) = seen_as {
+            self.vote_external(now, from.ip(), seen_as.ip());
+        }
         if let Inserted::PingFirst(qid, qaddr) = self.table.insert(now, id, from, true) {
             self.ping(now, qid, qaddr);
         }
@@ -372,13 +396,21 @@ impl DhtNode {
             return;
         };
         if let Some(c) = lookup.cands.iter_mut().find(|c| c.addr == from) {
+            if c.known && c.id != id {
+                // Not the node it was named as: its place (by the named id) and its answer
+                // (by whatever id) are both suspect, so neither counts.
+                c.state = CandState::Failed;
+                return self.advance(now, lid);
+            }
             c.id = id;
+            c.verified = verified(&self.config, &id, from.ip());
             c.known = true;
             c.state = CandState::Answered;
             c.token = r.token;
         }
         for (nid, naddr) in r.nodes {
-            add_candidate(lookup, nid, naddr, own, true);
+            let verified = verified(&self.config, &nid, naddr.ip());
+            add_candidate(lookup, nid, naddr, own, true, verified);
         }
         lookup.cands.sort_by_key(|c| c.id.distance(&lookup.target));
         if lookup.get_peers {
@@ -523,8 +555,10 @@ impl DhtNode {
     }
 }
 
+mod identity;
 mod lookup;
 
+use identity::verified;
 use lookup::{add_candidate, CandState, Lookup};
 
 #[cfg(test)]

@@ -254,6 +254,23 @@ impl RoutingTable {
         NodeId(id)
     }
 
+    /// The same nodes, as seen from a new id of ours (BEP 42 made us change it): each is
+    /// placed again, keeping what we know of it; nodes that no longer fit are dropped.
+    pub fn with_own_id(&self, own: NodeId) -> RoutingTable {
+        let mut table = RoutingTable::new(own);
+        for e in self.entries() {
+            let seen_at = e.last_seen.unwrap_or_default();
+            if table.insert(seen_at, e.id, e.addr, e.last_seen.is_some()) != Inserted::Added {
+                continue;
+            }
+            let i = table.bucket_of(&e.id);
+            if let Some(placed) = table.buckets[i].nodes.iter_mut().find(|n| n.id == e.id) {
+                placed.fails = e.fails;
+            }
+        }
+        table
+    }
+
     /// Every node in the table, bucket by bucket (for persisting it).
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.buckets.iter().flat_map(|b| b.nodes.iter())

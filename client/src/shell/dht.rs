@@ -265,6 +265,10 @@ async fn perform<U: Udp>(
                 debug!(?lookup, nodes = node.table().len(), "dht lookup done");
                 askers.remove(&lookup);
             }
+            DhtAction::NewId { id, external } => {
+                let id = hex::encode(&id.0[..4]);
+                info!(%external, new_id = %id, "dht id changed to one BEP 42 allows at our address");
+            }
         }
     }
 }

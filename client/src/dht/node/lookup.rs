@@ -29,6 +29,8 @@ pub(super) struct Candidate {
     pub token: Option<Vec<u8>>,
     /// When it was asked (for [`SLOW_AFTER`]).
     pub asked_at: Duration,
+    /// Its id is one BEP 42 allows at its address (a router counts until it answers).
+    pub verified: bool,
 }
 
 /// A query unanswered for this long stops counting against [`ALPHA`]: the lookup asks the
@@ -39,6 +41,12 @@ pub const SLOW_AFTER: Duration = Duration::from_secs(1);
 /// nodes next to the target (the cheap Sybil attack), while a few nodes behind one address
 /// (a NAT, or many simulated nodes on one host) still count.
 pub const MAX_PER_IP: usize = 3;
+
+/// Candidates a lookup takes whose ids BEP 42 does not allow at their addresses. Such ids can
+/// be chosen freely, next to any target, from any number of addresses (a Sybil cluster spread
+/// over many hosts); ids bound to addresses cannot. Older nodes without BEP 42 ids still take
+/// part, but never more than half of the closest places.
+pub const MAX_UNVERIFIED: usize = K / 2;
 
 /// How long a lookup that found nobody to ask (an empty table) waits for the table to fill,
 /// from a running bootstrap or the next one, before it ends with nothing.
@@ -82,7 +90,8 @@ impl DhtNode {
             let mut far = target.0.map(|b| !b);
             far[19] = i as u8;
             let id = node.unwrap_or(NodeId(far));
-            add_candidate(&mut lookup, id, addr, self.id(), node.is_some());
+            let verified = node.is_none_or(|n| super::verified(&self.config, &n, addr.ip()));
+            add_candidate(&mut lookup, id, addr, self.id(), node.is_some(), verified);
         }
         self.lookups.insert(id, lookup);
         self.advance(now, id);
@@ -188,6 +197,7 @@ impl DhtNode {
             .map(|(id, _)| *id)
             .collect();
         let own = self.id();
+        let config = self.config.clone();
         for lid in waiting {
             let Some(target) = self.lookups.get(&lid).map(|l| l.target) else {
                 continue;
@@ -196,7 +206,8 @@ impl DhtNode {
             if let Some(l) = self.lookups.get_mut(&lid) {
                 for (id, addr) in seeds {
                     if let Some(id) = id {
-                        add_candidate(l, id, addr, own, true);
+                        let verified = super::verified(&config, &id, addr.ip());
+                        add_candidate(l, id, addr, own, true, verified);
                     }
                 }
             }
@@ -206,35 +217,43 @@ impl DhtNode {
 }
 
 /// Adds a candidate unless it is us, already known by address, or the list is full of
-/// closer ones.
+/// closer ones. A candidate of a capped kind (one more from an address that has
+/// [`MAX_PER_IP`], one more unverified beyond [`MAX_UNVERIFIED`]) takes the place of the
+/// farthest not yet asked of its kind if it is closer, so a cap keeps the closest, not the
+/// first seen.
 pub(super) fn add_candidate(
     l: &mut Lookup,
     id: NodeId,
     addr: SocketAddr,
     own: NodeId,
     known: bool,
+    verified: bool,
 ) {
     if id == own || l.cands.iter().any(|c| c.addr == addr || c.id == id) {
         return;
     }
-    let target = l.target;
-    let same_ip = l.cands.iter().filter(|c| c.addr.ip() == addr.ip()).count();
-    if same_ip >= MAX_PER_IP {
-        // The address is at its cap: a closer newcomer takes the place of its farthest node
-        // that was not asked yet, so the cap keeps the closest, not the first seen.
-        let farthest = l
-            .cands
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.addr.ip() == addr.ip() && c.state == CandState::New)
-            .max_by_key(|(_, c)| c.id.distance(&target))
-            .map(|(i, c)| (i, c.id.distance(&target)));
-        match farthest {
-            Some((i, far)) if id.distance(&target) < far => {
-                l.cands.remove(i);
-            }
-            _ => return,
-        }
+    let Some(by_ip) = room(l, &id, MAX_PER_IP, |c| c.addr.ip() == addr.ip()) else {
+        return;
+    };
+    let by_bep42 = if verified {
+        Room::Free
+    } else {
+        let Some(r) = room(l, &id, MAX_UNVERIFIED, |c| !c.verified) else {
+            return;
+        };
+        r
+    };
+    let mut drop: Vec<usize> = [by_ip, by_bep42]
+        .into_iter()
+        .filter_map(|r| match r {
+            Room::Free => None,
+            Room::Replace(i) => Some(i),
+        })
+        .collect();
+    drop.sort_unstable();
+    drop.dedup();
+    for i in drop.into_iter().rev() {
+        l.cands.remove(i);
     }
     let cand = Candidate {
         id,
@@ -243,6 +262,7 @@ pub(super) fn add_candidate(
         state: CandState::New,
         token: None,
         asked_at: Duration::ZERO,
+        verified,
     };
     if l.cands.len() < MAX_CANDIDATES {
         l.cands.push(cand);
@@ -253,4 +273,28 @@ pub(super) fn add_candidate(
         }
     }
     l.cands.sort_by_key(|c| c.id.distance(&l.target));
+}
+
+/// Where a capped newcomer fits.
+#[derive(Clone, Copy)]
+enum Room {
+    Free,
+    /// In place of this candidate (its kind's farthest not yet asked, farther than it).
+    Replace(usize),
+}
+
+/// Where a newcomer `id` of the kind `same` picks out fits under `cap`; `None` if nowhere.
+fn room(l: &Lookup, id: &NodeId, cap: usize, same: impl Fn(&Candidate) -> bool) -> Option<Room> {
+    if l.cands.iter().filter(|c| same(c)).count() < cap {
+        return Some(Room::Free);
+    }
+    let target = l.target;
+    let (i, far) = l
+        .cands
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| same(c) && c.state == CandState::New)
+        .max_by_key(|(_, c)| c.id.distance(&target))
+        .map(|(i, c)| (i, c.id.distance(&target)))?;
+    (id.distance(&target) < far).then_some(Room::Replace(i))
 }

@@ -28,6 +28,7 @@ impl Net {
         let config = DhtConfig {
             query_timeout: Duration::from_secs(2),
             queries_per_ip: 1000,
+            exempt_local: true,
         };
         let nodes = (0..n)
             .map(|i| {
@@ -67,6 +68,7 @@ impl Net {
                         DhtAction::Done { lookup } => {
                             self.done.entry(from).or_default().push(lookup)
                         }
+                        DhtAction::NewId { .. } => {}
                     }
                 }
             }
@@ -178,10 +180,11 @@ fn silent_nodes_do_not_stop_a_lookup() {
     );
 }
 
-fn one_node() -> (DhtNode, SocketAddr) {
+pub(super) fn one_node() -> (DhtNode, SocketAddr) {
     let config = DhtConfig {
         query_timeout: Duration::from_secs(2),
         queries_per_ip: 5,
+        exempt_local: true,
     };
     (DhtNode::new(NodeId([1; 20]), config, 3), addr(500))
 }
@@ -395,7 +398,7 @@ fn a_lookup_with_an_empty_table_gives_up_after_a_while() {
 }
 
 /// A lookup of node `n` seeded with `cands`, its first queries drained; returns what it sent.
-fn lookup_with(
+pub(super) fn lookup_with(
     n: &mut DhtNode,
     cands: &[(NodeId, SocketAddr)],
     target: NodeId,
@@ -407,7 +410,7 @@ fn lookup_with(
     (lid, sent_to(n))
 }
 
-fn sent_to(n: &mut DhtNode) -> Vec<(SocketAddr, Krpc)> {
+pub(super) fn sent_to(n: &mut DhtNode) -> Vec<(SocketAddr, Krpc)> {
     std::iter::from_fn(|| n.next_action())
         .filter_map(|a| match a {
             DhtAction::Send { to, datagram } => Some((to, Krpc::parse(&datagram).expect("valid"))),
