@@ -31,9 +31,12 @@ pub enum Mischief {
     /// made-up peers under tokens nobody issued: a node that stored them would hand out dead
     /// peers and evict the real ones.
     Liar,
-    /// One of a cluster on one address that poses as the nodes closest to any target: asked
-    /// about a target, it answers with an id a hair from it and names other members of the
-    /// cluster, under ids just as close. It never has peers. A lookup that lets the cluster
+    /// One of a cluster (on one address or spread over several) that poses as the nodes
+    /// closest to any target. Half the members are gateways: they query honest nodes, so
+    /// they sit in honest tables under their own ids, and answer under them. The other half
+    /// pose: never heard of except through members, each answers about a target under an id
+    /// a hair from it, the id the members name it by. Asked about a target, a member names
+    /// posers. It never has peers. A lookup that lets the cluster
     /// fill its closest places ends among them and never reaches the honest nodes that hold
     /// the peers (nor announces to them).
     Sybil,
@@ -77,6 +80,16 @@ struct Hostile<U> {
     /// Nodes learned from answers (with ids) and the router (without).
     known: Vec<(Option<NodeId>, SocketAddr)>,
     targets: Vec<NodeId>,
+    /// Queries honest nodes and answers under its own id (every node but a Sybil poser).
+    gateway: bool,
+}
+
+/// Whether the member at `addr` of a Sybil `cluster` is a poser (every second one).
+fn poser(cluster: &[SocketAddr], addr: SocketAddr) -> bool {
+    cluster
+        .iter()
+        .position(|&a| a == addr)
+        .is_some_and(|i| i % 2 == 1)
 }
 
 /// Runs one hostile node until the task is dropped.
@@ -99,7 +112,10 @@ pub async fn run<N: Net>(net: N, setup: HostileSetup) -> std::io::Result<()> {
         known: vec![(None, setup.router)],
         setup,
         targets: Vec::new(),
+        gateway: true,
     };
+    let me = SocketAddr::new(node.setup.own_ip, node.setup.bind.port());
+    node.gateway = node.setup.mischief != Mischief::Sybil || !poser(&node.setup.cluster, me);
     // Hostile nodes start (and keep) out of step: in a burst, a router's socket would drop
     // all but the first few dozen of them.
     let mut next_query = Instant::now() + node.jitter(Duration::from_secs(3));
@@ -108,7 +124,9 @@ pub async fn run<N: Net>(net: N, setup: HostileSetup) -> std::io::Result<()> {
     loop {
         if Instant::now() >= next_query {
             next_query += REQUERY + node.jitter(Duration::from_secs(3));
-            node.requery().await;
+            if node.gateway {
+                node.requery().await;
+            }
         }
         if Instant::now() >= next_flood {
             next_flood += FLOOD_EVERY;
@@ -251,13 +269,23 @@ impl<U: Udp> Hostile<U> {
                 }
             }
             Mischief::Sybil => {
-                // As close to the target as can be, and so are the members it names.
+                // As close to the target as can be, and so are the members it names; each
+                // member poses under the same id wherever it is named and when it answers, so
+                // nothing gives it away but the id's misfit with its address (BEP 42).
                 if let Some(target) = target {
-                    r.id = Some(near(rng, target));
+                    let me = SocketAddr::new(self.setup.own_ip, self.setup.bind.port());
+                    if !self.gateway {
+                        r.id = Some(posing_as(target, me));
+                    }
                     let cluster = &self.setup.cluster;
-                    for _ in 0..8.min(cluster.len()) {
-                        let member = cluster[rng.gen_range(0..cluster.len())];
-                        r.nodes.push((near(rng, target), member));
+                    let posers: Vec<SocketAddr> = cluster
+                        .iter()
+                        .copied()
+                        .filter(|&a| poser(cluster, a))
+                        .collect();
+                    for _ in 0..8.min(posers.len()) {
+                        let member = posers[rng.gen_range(0..posers.len())];
+                        r.nodes.push((posing_as(target, member), member));
                     }
                 }
                 if get_peers {
@@ -278,6 +306,24 @@ impl<U: Udp> Hostile<U> {
 fn near(rng: &mut ChaCha8Rng, target: NodeId) -> NodeId {
     let mut id = target.0;
     id[19] ^= rng.gen::<u8>() | 1;
+    NodeId(id)
+}
+
+/// The id a Sybil at `member` poses under next to `target`: the target with its last three
+/// bytes mixed with the member's address (FNV-1a), never the target itself.
+fn posing_as(target: NodeId, member: SocketAddr) -> NodeId {
+    let mut h: u32 = 0x811c_9dc5;
+    let ip = match member.ip() {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    for b in ip.iter().chain(&member.port().to_be_bytes()) {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    }
+    let mut id = target.0;
+    id[17] ^= (h >> 16) as u8;
+    id[18] ^= (h >> 8) as u8;
+    id[19] ^= h as u8 | 1;
     NodeId(id)
 }
 

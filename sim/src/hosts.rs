@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::net::TurmoilNet;
 use crate::run::{Shared, TRACKER_PORT};
-use crate::scenario::{NetFault, Scenario};
+use crate::scenario::{DhtSpec, HostileDht, NetFault, Scenario};
 use crate::trace::Recorder;
 use crate::watch::ClientWatch;
 
@@ -134,8 +134,9 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
 /// The UDP port of the first DHT node on every DHT host; the others follow.
 pub const DHT_PORT: u16 = 6881;
 
-/// The setup of one simulated DHT node: it binds `port` and joins through `dht-0`'s first node.
-pub fn dht_setup(port: u16, seed: u64) -> DhtSetup {
+/// The setup of one simulated DHT node: it binds `port` and joins through `dht-0`'s first node;
+/// `bep42` holds it to BEP 42 on the simulator's private addresses.
+pub fn dht_setup(port: u16, seed: u64, bep42: bool) -> DhtSetup {
     DhtSetup {
         bind: std::net::SocketAddr::from(([0, 0, 0, 0], port)),
         routers: vec![format!("dht-0:{DHT_PORT}")],
@@ -143,6 +144,7 @@ pub fn dht_setup(port: u16, seed: u64) -> DhtSetup {
         config: DhtConfig {
             // Many nodes share a simulated host, and so its IP.
             queries_per_ip: 10_000,
+            exempt_local: !bep42,
             ..DhtConfig::default()
         },
         state: None,
@@ -150,12 +152,13 @@ pub fn dht_setup(port: u16, seed: u64) -> DhtSetup {
 }
 
 /// A host running `count` DHT nodes (and nothing else) on ports [`DHT_PORT`] and up.
-pub fn dht_host(sim: &mut turmoil::Sim<'_>, index: usize, count: usize, seed: u64) {
+pub fn dht_host(sim: &mut turmoil::Sim<'_>, index: usize, spec: &DhtSpec, seed: u64) {
+    let (count, bep42) = (spec.nodes_per_host, spec.bep42);
     sim.host(format!("dht-{index}"), move || async move {
         let mut handles = Vec::new();
         for k in 0..count {
             let port = DHT_PORT + k as u16;
-            let setup = dht_setup(port, seed ^ ((index as u64) << 20) ^ k as u64);
+            let setup = dht_setup(port, seed ^ ((index as u64) << 20) ^ k as u64, bep42);
             handles.push(Dht::start(TurmoilNet, setup).await?);
         }
         // The nodes run as long as their handles live.
@@ -165,42 +168,60 @@ pub fn dht_host(sim: &mut turmoil::Sim<'_>, index: usize, count: usize, seed: u6
     });
 }
 
-/// A host running `group.count` hostile DHT nodes on ports [`DHT_PORT`] and up, with ids
-/// next to `aim` if given.
+/// The hosts of a hostile group: `dht-NAME`, or `dht-NAME-0` and up when spread.
+fn hostile_hosts(group: &HostileDht) -> Vec<String> {
+    if group.hosts <= 1 {
+        return vec![format!("dht-{}", group.name)];
+    }
+    (0..group.hosts)
+        .map(|h| format!("dht-{}-{h}", group.name))
+        .collect()
+}
+
+/// Hosts running `group.count` hostile DHT nodes on ports [`DHT_PORT`] and up (dealt out in
+/// turn over the group's hosts), with ids next to `aim` if given. A Sybil names the whole
+/// group, on every host.
 pub fn hostile_dht_host(
     sim: &mut turmoil::Sim<'_>,
-    group: &crate::scenario::HostileDht,
+    group: &HostileDht,
     aim: Option<bitswarm_client::InfoHash>,
     seed: u64,
 ) {
-    let name = format!("dht-{}", group.name);
+    let hosts = hostile_hosts(group);
     let (count, mischief) = (group.count, group.mischief);
-    let host = name.clone();
-    sim.host(name, move || {
-        let host = host.clone();
-        async move {
-            let own_ip = turmoil::lookup(host.as_str());
-            let router = std::net::SocketAddr::new(turmoil::lookup("dht-0"), DHT_PORT);
-            let port = |k: usize| DHT_PORT + k as u16;
-            let cluster: Vec<_> = (0..count)
-                .map(|k| std::net::SocketAddr::new(own_ip, port(k)))
-                .collect();
-            for k in 0..count {
-                let setup = seeder::dht_node::HostileSetup {
-                    bind: std::net::SocketAddr::from(([0, 0, 0, 0], port(k))),
-                    own_ip,
-                    router,
-                    mischief,
-                    cluster: cluster.clone(),
-                    aim: aim.map(|h| bitswarm_client::dht::NodeId(h.0)),
-                    seed: seed ^ ((k as u64) << 8),
-                };
-                tokio::spawn(seeder::dht_node::run(TurmoilNet, setup));
+    // Node `k` is on host `k % hosts`, port DHT_PORT + k / hosts.
+    let place = move |k: usize, n: usize| (k % n, DHT_PORT + (k / n) as u16);
+    for (h, name) in hosts.iter().enumerate() {
+        let all = hosts.clone();
+        let host = name.clone();
+        sim.host(name.as_str(), move || {
+            let (all, host) = (all.clone(), host.clone());
+            async move {
+                let own_ip = turmoil::lookup(host.as_str());
+                let router = std::net::SocketAddr::new(turmoil::lookup("dht-0"), DHT_PORT);
+                let cluster: Vec<_> = (0..count)
+                    .map(|k| {
+                        let (on, port) = place(k, all.len());
+                        std::net::SocketAddr::new(turmoil::lookup(all[on].as_str()), port)
+                    })
+                    .collect();
+                for k in (0..count).filter(|&k| place(k, all.len()).0 == h) {
+                    let setup = seeder::dht_node::HostileSetup {
+                        bind: std::net::SocketAddr::from(([0, 0, 0, 0], place(k, all.len()).1)),
+                        own_ip,
+                        router,
+                        mischief,
+                        cluster: cluster.clone(),
+                        aim: aim.map(|h| bitswarm_client::dht::NodeId(h.0)),
+                        seed: seed ^ ((k as u64) << 8),
+                    };
+                    tokio::spawn(seeder::dht_node::run(TurmoilNet, setup));
+                }
+                std::future::pending::<()>().await;
+                Ok(())
             }
-            std::future::pending::<()>().await;
-            Ok(())
-        }
-    });
+        });
+    }
 }
 
 /// Applies one scheduled fault.

@@ -94,7 +94,7 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     }
     if let Some(d) = &sc.dht {
         for index in 0..d.hosts {
-            crate::hosts::dht_host(&mut sim, index, d.nodes_per_host, seed ^ 0xd47);
+            crate::hosts::dht_host(&mut sim, index, d, seed ^ 0xd47);
         }
         for (i, group) in d.hostile.iter().enumerate() {
             let aim = group.near_target.then_some(meta.info_hash);
@@ -215,7 +215,8 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             }),
             dht: l.dht.then(|| {
                 let port = crate::hosts::DHT_PORT;
-                crate::hosts::dht_setup(port, seed ^ (0xd470_0000 + i as u64))
+                let bep42 = sc.dht.as_ref().is_some_and(|d| d.bep42);
+                crate::hosts::dht_setup(port, seed ^ (0xd470_0000 + i as u64), bep42)
             }),
             trace: trace.clone(),
             shared: Arc::clone(&shared),

@@ -117,9 +117,15 @@ pub struct TrackerFault {
 pub struct DhtSpec {
     pub hosts: usize,
     pub nodes_per_host: usize,
-    /// Groups of hostile nodes, each on its own host `dht-NAME`.
+    /// Groups of hostile nodes, each on its own host `dht-NAME` (or hosts, see
+    /// [`HostileDht::hosts`]).
     #[serde(default)]
     pub hostile: Vec<HostileDht>,
+    /// Hold every bitswarm DHT node to BEP 42 as if the simulator's private addresses were
+    /// public: ids must fit addresses, and each node takes an id that fits its own (learned
+    /// from the nodes that answer it) instead of the random one it starts with.
+    #[serde(default)]
+    pub bep42: bool,
 }
 
 /// `count` hostile DHT nodes that misbehave as `mischief` says (`silent`, `garbage`, `liar`,
@@ -134,6 +140,14 @@ pub struct HostileDht {
     /// this torrent (else random ids).
     #[serde(default)]
     pub near_target: bool,
+    /// Hosts the group is spread over, `dht-NAME-0` and up (default 1: one host, `dht-NAME`),
+    /// the nodes dealt out in turn: a cluster the per-address caps do not stop.
+    #[serde(default = "one_host")]
+    pub hosts: usize,
+}
+
+fn one_host() -> usize {
+    1
 }
 
 /// The simulated network.
@@ -417,6 +431,14 @@ impl Scenario {
         if let Some(d) = &self.dht {
             if d.hosts == 0 || d.nodes_per_host == 0 || d.nodes_per_host > 1000 {
                 bail!("[dht] needs at least one host and 1 to 1000 nodes per host");
+            }
+            for g in &d.hostile {
+                if g.hosts == 0 || g.hosts > g.count.max(1) || g.count > 1000 {
+                    bail!(
+                        "[[dht.hostile]] {}: 1 to count hosts, at most 1000 nodes",
+                        g.name
+                    );
+                }
             }
         }
         Ok(())
