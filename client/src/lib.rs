@@ -6,6 +6,7 @@ pub mod create;
 pub mod dht;
 pub mod engine;
 pub mod geometry;
+pub mod lpd;
 pub mod magnet;
 pub mod metadata;
 pub mod metainfo;
