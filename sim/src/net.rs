@@ -1,4 +1,5 @@
-//! [`Net`] on turmoil's simulated sockets: TCP, UDP, turmoil's DNS, HTTP GET with hyper.
+//! [`Net`] on turmoil's simulated sockets: TCP, UDP, turmoil's DNS, HTTP GET with hyper, and
+//! multicast emulated over a list of hosts.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,8 +15,23 @@ pub struct TurmoilNet;
 /// A turmoil TCP listener.
 pub struct TurmoilListener(turmoil::net::TcpListener);
 
-/// A turmoil UDP socket.
-pub struct TurmoilUdp(turmoil::net::UdpSocket);
+/// A turmoil UDP socket; one joined to a multicast group delivers what is sent to the group
+/// to every host of the simulated LAN ([`set_lan`]) on the group's port.
+pub struct TurmoilUdp {
+    socket: turmoil::net::UdpSocket,
+    group: Option<SocketAddr>,
+}
+
+thread_local! {
+    /// The hosts of the current simulation that a multicast reaches (turmoil has no
+    /// multicast; the simulation runs on one thread).
+    static LAN: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Sets the hosts a multicast reaches in the simulation run on this thread.
+pub fn set_lan(hosts: Vec<String>) {
+    LAN.with(|lan| *lan.borrow_mut() = hosts);
+}
 
 impl Net for TurmoilNet {
     type Stream = turmoil::net::TcpStream;
@@ -33,7 +49,20 @@ impl Net for TurmoilNet {
     }
 
     async fn bind_udp(&self, addr: SocketAddr) -> io::Result<Self::Udp> {
-        turmoil::net::UdpSocket::bind(addr).await.map(TurmoilUdp)
+        let socket = turmoil::net::UdpSocket::bind(addr).await?;
+        Ok(TurmoilUdp {
+            socket,
+            group: None,
+        })
+    }
+
+    async fn join_multicast(&self, group: SocketAddr) -> io::Result<Self::Udp> {
+        let any = SocketAddr::from(([0, 0, 0, 0], group.port()));
+        let socket = turmoil::net::UdpSocket::bind(any).await?;
+        Ok(TurmoilUdp {
+            socket,
+            group: Some(group),
+        })
     }
 
     async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
@@ -120,14 +149,29 @@ impl Listener for TurmoilListener {
 
 impl Udp for TurmoilUdp {
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
-        self.0.send_to(buf, addr).await
+        if self.group != Some(addr) {
+            return self.socket.send_to(buf, addr).await;
+        }
+        // To the group: a copy to every host on the LAN, this one included, as a multicast
+        // with loopback does. A host that is down or partitioned misses it.
+        let hosts = LAN.with(|lan| lan.borrow().clone());
+        for host in hosts {
+            let known = std::panic::catch_unwind(|| turmoil::lookup(host.as_str())).ok();
+            if let Some(ip) = known {
+                let _ = self
+                    .socket
+                    .send_to(buf, SocketAddr::new(ip, addr.port()))
+                    .await;
+            }
+        }
+        Ok(buf.len())
     }
 
     async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.0.recv_from(buf).await
+        self.socket.recv_from(buf).await
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.socket.local_addr()
     }
 }

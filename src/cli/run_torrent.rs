@@ -10,6 +10,7 @@ use std::time::Duration;
 use bitswarm_client::dht::node::DhtConfig;
 use bitswarm_client::net::TokioNet;
 use bitswarm_client::shell::dht::{Dht, DhtSetup, DEFAULT_ROUTERS};
+use bitswarm_client::shell::lpd::{Lpd, LpdSetup};
 use bitswarm_client::shell::magnet::Fetched;
 use bitswarm_client::shell::{self, Options, Progress, Summary};
 use bitswarm_client::{Magnet, Metainfo};
@@ -51,6 +52,9 @@ pub struct Flags {
     rng_seed: Option<u64>,
     #[command(flatten)]
     dht: DhtFlags,
+    /// Find peers on the local network too (BEP 14 multicast announces; off by default).
+    #[arg(long)]
+    lpd: bool,
 }
 
 /// When and how to use the DHT; shared by the commands that run a torrent and `info --save`.
@@ -230,10 +234,20 @@ pub fn run(source: Source, mut opts: Options, flags: &Flags) -> Result<ExitCode,
         if flags.dht.wants(has_sources) {
             opts.dht = Some(flags.start_dht(&net, &opts).await?);
         }
+        if flags.lpd {
+            let setup = LpdSetup {
+                group: bitswarm_client::lpd::GROUP_V4,
+                seed: opts.seed ^ 0x006c_7064,
+            };
+            let lpd = Lpd::start(net.clone(), setup).await.map_err(|e| {
+                Failure::failed(anyhow::anyhow!("cannot start local peer discovery: {e}"))
+            })?;
+            opts.lpd = Some(lpd);
+        }
         let meta = match source {
             Source::Torrent(meta) => meta,
             Source::Magnet(magnet) => {
-                if !has_sources && opts.dht.is_none() {
+                if !has_sources && opts.dht.is_none() && opts.lpd.is_none() {
                     return Err(no_sources("--no-dht turns the DHT off"));
                 }
                 let fetched = shell::magnet::fetch_metadata(

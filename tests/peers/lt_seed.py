@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Seeds one torrent with libtorrent on 127.0.0.1, for bitswarm's interop tests and benchmarks.
 
-Usage: lt_seed.py TORRENT SAVE_PATH [--port N] [--upload-limit BYTES] [--control FILE]
+Usage: lt_seed.py TORRENT SAVE_PATH [--port N] [--upload-limit BYTES] [--control FILE] [--lsd]
 
 The content must already be at SAVE_PATH/<name>; libtorrent checks every piece, then prints
 `ready <port>` on stdout and seeds until it is killed. Anything that stops it from seeding
@@ -25,12 +25,14 @@ import libtorrent as lt
 from lt_common import LOOPBACK_ONLY, log
 
 
-def session_settings(port):
-    """A fast seeder that only talks TCP on 127.0.0.1 and finds peers through the tracker alone."""
+def session_settings(port, lsd=False):
+    """A fast seeder that only talks TCP on 127.0.0.1 and finds peers through the tracker alone
+    (and local peer discovery with `lsd`, for a test in a network namespace of its own)."""
     settings = lt.high_performance_seed()
     settings.update(
         {
             **LOOPBACK_ONLY,
+            "enable_lsd": lsd,
             "listen_interfaces": "127.0.0.1:%d" % port,
             "enable_dht": False,
             # A `connect` sent before the leecher is ready fails; by default libtorrent would
@@ -97,9 +99,11 @@ def main():
     parser.add_argument("--upload-limit", type=int, default=0, help="bytes/s, 0 = unlimited")
     parser.add_argument("--control", help="file of commands to poll (see the module docstring)")
     parser.add_argument("--check-timeout", type=float, default=300.0, help="seconds for the check")
+    parser.add_argument("--lsd", action="store_true",
+                        help="local service discovery (BEP 14) on: only in a network namespace")
     args = parser.parse_args()
 
-    session = lt.session(session_settings(args.port))
+    session = lt.session(session_settings(args.port, args.lsd))
     try:
         ti = lt.torrent_info(args.torrent)
     except RuntimeError as e:

@@ -53,6 +53,13 @@ pub trait Net: Clone + Send + Sync + 'static {
     fn listen(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
     /// Binds a UDP socket on `addr`.
     fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send;
+    /// Joins the multicast `group` on the local network (BEP 14's local peer discovery): a
+    /// socket on the group's port, shared with other programs on the host, that receives what
+    /// is sent to the group and sends to it (sent datagrams also come back to the host).
+    fn join_multicast(
+        &self,
+        group: SocketAddr,
+    ) -> impl Future<Output = io::Result<Self::Udp>> + Send;
     /// Resolves a host name (or an address literal) to socket addresses.
     fn resolve(
         &self,

@@ -44,6 +44,10 @@ impl Net for TokioNet {
         tokio::net::UdpSocket::bind(addr).await
     }
 
+    async fn join_multicast(&self, group: SocketAddr) -> io::Result<Self::Udp> {
+        multicast_socket(group)
+    }
+
     async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         Ok(tokio::net::lookup_host((host, port)).await?.collect())
     }
@@ -152,4 +156,37 @@ impl Udp for tokio::net::UdpSocket {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         tokio::net::UdpSocket::local_addr(self)
     }
+}
+
+/// A UDP socket on `group`'s port (address and port reusable, so several clients on a host
+/// can listen), joined to the group on the default interface, its own datagrams looped back.
+fn multicast_socket(group: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if group.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    match group.ip() {
+        std::net::IpAddr::V4(g) => {
+            let any = std::net::Ipv4Addr::UNSPECIFIED;
+            socket.bind(&SocketAddr::from((any, group.port())).into())?;
+            socket.join_multicast_v4(&g, &any)?;
+            socket.set_multicast_loop_v4(true)?;
+            socket.set_multicast_ttl_v4(1)?;
+        }
+        std::net::IpAddr::V6(g) => {
+            socket.set_only_v6(true)?;
+            let any = std::net::Ipv6Addr::UNSPECIFIED;
+            socket.bind(&SocketAddr::from((any, group.port())).into())?;
+            socket.join_multicast_v6(&g, 0)?;
+            socket.set_multicast_loop_v6(true)?;
+        }
+    }
+    tokio::net::UdpSocket::from_std(socket.into())
 }

@@ -180,6 +180,9 @@ impl<N: Net> Phase<N> {
             epoch: Instant::now(),
         };
         phase.add_peers(magnet.peers.iter().chain(&opts.peers).copied());
+        if let Some(lpd) = &opts.lpd {
+            lpd.join(magnet.info_hash, port, tracker_tx_dht.clone());
+        }
         if let Some(dht) = &opts.dht {
             super::dht_lookups(dht, magnet.info_hash, None, tracker_tx_dht);
         }

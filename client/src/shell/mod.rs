@@ -16,6 +16,7 @@ mod dial;
 pub mod disk;
 pub mod limit;
 mod listen;
+pub mod lpd;
 pub mod magnet;
 pub mod observe;
 mod read_cache;
@@ -87,6 +88,8 @@ pub struct Options {
     pub watch: observe::Watch,
     /// The DHT to find peers through (and announce to), if it runs.
     pub dht: Option<dht::Dht>,
+    /// Local peer discovery (BEP 14), if it runs.
+    pub lpd: Option<lpd::Lpd>,
 }
 
 impl Options {
@@ -105,6 +108,7 @@ impl Options {
             seed_until: None,
             watch: observe::Watch::default(),
             dht: None,
+            lpd: None,
         }
     }
 }

@@ -191,10 +191,12 @@ impl<'a, N: Net> Torrent<'a, N> {
         engine.set_listen_port(port);
         let listen_task = listen::spawn::<N>(listener, ctx.clone());
         let (tracker_tx, tracker_peers) = mpsc::unbounded_channel();
-        if let Some(dht) = &opts.dht {
-            let private = meta.info.private;
-            if !private {
+        if !meta.info.private {
+            if let Some(dht) = &opts.dht {
                 super::dht_lookups(dht, meta.info_hash, Some(port), tracker_tx.clone());
+            }
+            if let Some(lpd) = &opts.lpd {
+                lpd.join(meta.info_hash, port, tracker_tx.clone());
             }
         }
         let announce = start_announcing(

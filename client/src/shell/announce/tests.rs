@@ -86,6 +86,10 @@ impl Net for DeadNet {
         Ok(DeadUdp)
     }
 
+    async fn join_multicast(&self, _group: SocketAddr) -> io::Result<DeadUdp> {
+        Ok(DeadUdp)
+    }
+
     async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         match host.parse() {
             Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),

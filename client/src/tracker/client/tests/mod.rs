@@ -188,6 +188,10 @@ impl Net for FakeNet {
         Ok(NoListener)
     }
 
+    async fn join_multicast(&self, _group: SocketAddr) -> io::Result<FakeUdp> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "no multicast here"))
+    }
+
     async fn bind_udp(&self, addr: SocketAddr) -> io::Result<FakeUdp> {
         let mut inner = self.inner.lock().unwrap();
         let client = addr.port() == 0;
