@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use bitswarm_client::dht::node::DhtConfig;
 use bitswarm_client::shell::dht::{Dht, DhtSetup};
+use bitswarm_client::shell::lpd::{Lpd, LpdSetup};
 use bitswarm_client::shell::observe::Watch;
 use bitswarm_client::shell::{self, magnet, Options, Progress};
 use bitswarm_client::Metainfo;
@@ -52,6 +53,8 @@ pub struct Leecher {
     pub magnet: Option<bitswarm_client::Magnet>,
     /// Run a DHT node with this setup.
     pub dht: Option<DhtSetup>,
+    /// Run local peer discovery with this setup.
+    pub lpd: Option<LpdSetup>,
     pub trace: Recorder,
     pub shared: Arc<Mutex<Shared>>,
     /// Turns true when every leecher is complete: seeding leechers stop then.
@@ -69,6 +72,7 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
         meta,
         magnet,
         dht,
+        lpd,
         trace,
         shared,
         stop,
@@ -95,6 +99,9 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
             opts.watch = Watch(Some(observer));
             if let Some(setup) = dht {
                 opts.dht = Some(Dht::start(TurmoilNet, setup).await?);
+            }
+            if let Some(setup) = lpd {
+                opts.lpd = Some(Lpd::start(TurmoilNet, setup).await?);
             }
             if let Some(magnet) = &magnet {
                 let mut stop = stop.clone();

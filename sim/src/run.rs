@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context as _};
+use bitswarm_client::shell::lpd::LpdSetup;
 use bitswarm_client::shell::{DiskMode, Options, SeedUntil, Summary};
 use seeder::{Content, EventKind, Layout, SeederEvent, Spec};
 use sha2::{Digest, Sha256};
@@ -218,6 +219,10 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
                 let bep42 = sc.dht.as_ref().is_some_and(|d| d.bep42);
                 crate::hosts::dht_setup(port, seed ^ (0xd470_0000 + i as u64), bep42)
             }),
+            lpd: l.lpd.then_some(LpdSetup {
+                group: bitswarm_client::lpd::GROUP_V4,
+                seed: seed ^ (0x6c70_0000 + i as u64),
+            }),
             trace: trace.clone(),
             shared: Arc::clone(&shared),
             stop: stop_rx.clone(),
@@ -229,6 +234,15 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             sim.set_link_fail_rate("tracker", l.name.as_str(), sc.tracker.udp_loss);
         }
     }
+
+    // The simulated LAN a multicast reaches: the leechers running local peer discovery.
+    crate::net::set_lan(
+        sc.leechers
+            .iter()
+            .filter(|l| l.lpd)
+            .map(|l| l.name.clone())
+            .collect(),
+    );
 
     // Drive: apply faults when their time comes; stop when every leecher finished or time is up.
     let mut faults: Vec<_> = sc.faults.clone();

@@ -261,6 +261,10 @@ pub struct LeecherSpec {
     /// Runs a DHT node (needs a `[dht]` section): it finds peers and announces itself there.
     #[serde(default)]
     pub dht: bool,
+    /// Runs local peer discovery (BEP 14): its announces reach every leecher with `lpd` (the
+    /// simulated LAN), and it hears theirs.
+    #[serde(default)]
+    pub lpd: bool,
 }
 
 /// A network fault or host crash at a simulated time.

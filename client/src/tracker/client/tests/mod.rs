@@ -189,7 +189,10 @@ impl Net for FakeNet {
     }
 
     async fn join_multicast(&self, _group: SocketAddr) -> io::Result<FakeUdp> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "no multicast here"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no multicast here",
+        ))
     }
 
     async fn bind_udp(&self, addr: SocketAddr) -> io::Result<FakeUdp> {
