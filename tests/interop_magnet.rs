@@ -196,23 +196,18 @@ fn magnets_that_cannot_work_are_refused_in_one_line() {
     assert!(err.contains("is not a magnet link"), "{err}");
 }
 
-/// A DHT-only magnet link: no tracker, no `x.pe`. bitswarm joins a small libtorrent DHT on
-/// 127.0.0.1 through its hub (`--dht-router`), finds the libtorrent seeder's announce with
-/// `get_peers`, fetches the metadata from it, then the content. Then `info --save` finds the
-/// metadata the same way, through the DHT alone.
-#[test]
-fn bitswarm_downloads_a_magnet_through_a_libtorrent_dht_alone() {
-    let _serial = serial();
-    let Some(python) = common::libtorrent_python() else {
-        return;
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fx = Fixture::build(dir.path(), "dht", &AWKWARD_FILES, "32KiB", &[]);
+/// Starts `lt_dht.py` (a libtorrent DHT seeding `fx`) on 127.0.0.1, or ::1 with `ipv6`; returns
+/// it and the `--dht-router` of its hub. `None` without libtorrent (a skip).
+fn libtorrent_dht(dir: &Path, fx: &Fixture, ipv6: bool) -> Option<(Proc, String)> {
+    let python = common::libtorrent_python()?;
     let mut cmd = std::process::Command::new(python);
     cmd.arg(common::peers::peer_script("lt_dht.py"))
         .arg(&fx.torrent)
         .arg(&fx.parent);
-    let mut dht = Proc::spawn("libtorrent dht", cmd, dir.path());
+    if ipv6 {
+        cmd.arg("--ipv6");
+    }
+    let mut dht = Proc::spawn("libtorrent dht", cmd, dir);
     let deadline = std::time::Instant::now() + SEEDERS_TIMEOUT;
     let hub = loop {
         let out = dht.stdout();
@@ -232,8 +227,27 @@ fn bitswarm_downloads_a_magnet_through_a_libtorrent_dht_alone() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
+    let router = if ipv6 {
+        format!("[::1]:{hub}")
+    } else {
+        format!("127.0.0.1:{hub}")
+    };
+    Some((dht, router))
+}
+
+/// A DHT-only magnet link: no tracker, no `x.pe`. bitswarm joins a small libtorrent DHT on
+/// 127.0.0.1 through its hub (`--dht-router`), finds the libtorrent seeder's announce with
+/// `get_peers`, fetches the metadata from it, then the content. Then `info --save` finds the
+/// metadata the same way, through the DHT alone.
+#[test]
+fn bitswarm_downloads_a_magnet_through_a_libtorrent_dht_alone() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fx = Fixture::build(dir.path(), "dht", &AWKWARD_FILES, "32KiB", &[]);
+    let Some((dht, router)) = libtorrent_dht(dir.path(), &fx, false) else {
+        return;
+    };
     let link = format!("magnet:?xt=urn:btih:{}", fx.info_hash.to_hex());
-    let router = format!("127.0.0.1:{hub}");
     download_magnet(&link, &fx, dir.path(), &["--dht-router", &router], &|| {
         dht.report()
     });
@@ -245,4 +259,24 @@ fn bitswarm_downloads_a_magnet_through_a_libtorrent_dht_alone() {
     let status = proc.wait_timeout(DOWNLOAD_TIMEOUT);
     assert!(status.success(), "{}\n{}", proc.report(), dht.report());
     assert_saved_is_original(&saved, &fx);
+}
+
+/// The same over IPv6 (BEP 32): a libtorrent DHT on ::1 only, which bitswarm's IPv6 DHT joins
+/// (its IPv4 one has no router of its family and finds nothing).
+#[test]
+fn bitswarm_downloads_a_magnet_through_an_ipv6_libtorrent_dht() {
+    let _serial = serial();
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this host has no IPv6 loopback");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fx = Fixture::build(dir.path(), "dht6", &AWKWARD_FILES, "32KiB", &[]);
+    let Some((dht, router)) = libtorrent_dht(dir.path(), &fx, true) else {
+        return;
+    };
+    let link = format!("magnet:?xt=urn:btih:{}", fx.info_hash.to_hex());
+    download_magnet(&link, &fx, dir.path(), &["--dht-router", &router], &|| {
+        dht.report()
+    });
 }

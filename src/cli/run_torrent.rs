@@ -79,7 +79,8 @@ impl DhtFlags {
         !self.no_dht && (self.dht || !self.dht_routers.is_empty() || !has_sources)
     }
 
-    /// Starts the DHT on `port` (UDP, IPv4), keeping its table in `state` if given.
+    /// Starts the DHT on UDP `port`: on IPv4, and on IPv6 too where the host has it (BEP 32,
+    /// a table of its own), keeping the tables in `state` (and `dht6.dat` beside it) if given.
     async fn start(
         &self,
         net: &TokioNet,
@@ -87,21 +88,35 @@ impl DhtFlags {
         seed: u64,
         state: Option<PathBuf>,
     ) -> Result<Dht, Failure> {
-        let routers = if self.dht_routers.is_empty() {
+        let routers: Vec<String> = if self.dht_routers.is_empty() {
             DEFAULT_ROUTERS.iter().map(|r| r.to_string()).collect()
         } else {
             self.dht_routers.clone()
         };
-        let setup = DhtSetup {
+        let v4 = DhtSetup {
             bind: SocketAddr::from(([0, 0, 0, 0], port)),
-            routers,
+            routers: routers.clone(),
             seed: seed ^ 0x0064_6874,
             config: DhtConfig::default(),
-            state,
+            state: state.clone(),
         };
-        Dht::start(net.clone(), setup)
+        let dht = Dht::start(net.clone(), v4)
             .await
-            .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the DHT: {e}")))
+            .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the DHT: {e}")))?;
+        let v6 = DhtSetup {
+            bind: SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
+            routers,
+            seed: seed ^ 0x0064_6836,
+            config: DhtConfig::default(),
+            state: state.map(|p| p.with_file_name("dht6.dat")),
+        };
+        match Dht::start(net.clone(), v6).await {
+            Ok(dht6) => Ok(dht.with(dht6)),
+            Err(e) => {
+                tracing::info!(error = %e, "no IPv6 DHT on this host");
+                Ok(dht)
+            }
+        }
     }
 }
 

@@ -408,7 +408,12 @@ impl DhtNode {
             c.state = CandState::Answered;
             c.token = r.token;
         }
-        for (nid, naddr) in r.nodes {
+        // Our socket talks `from`'s address family: nodes of the other one are not for us.
+        for (nid, naddr) in r
+            .nodes
+            .into_iter()
+            .filter(|(_, a)| a.is_ipv6() == from.is_ipv6())
+        {
             let verified = verified(&self.config, &nid, naddr.ip());
             add_candidate(lookup, nid, naddr, own, true, verified);
         }

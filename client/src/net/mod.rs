@@ -51,7 +51,7 @@ pub trait Net: Clone + Send + Sync + 'static {
     fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
     /// Listens for TCP connections on `addr` (port 0 picks a free port).
     fn listen(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
-    /// Binds a UDP socket on `addr`.
+    /// Binds a UDP socket on `addr`; one on an IPv6 address talks IPv6 only.
     fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send;
     /// Joins the multicast `group` on the local network (BEP 14's local peer discovery): a
     /// socket on the group's port, shared with other programs on the host, that receives what

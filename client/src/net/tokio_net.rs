@@ -41,7 +41,16 @@ impl Net for TokioNet {
     }
 
     async fn bind_udp(&self, addr: SocketAddr) -> io::Result<Self::Udp> {
-        tokio::net::UdpSocket::bind(addr).await
+        if addr.is_ipv4() {
+            return tokio::net::UdpSocket::bind(addr).await;
+        }
+        // IPv6 only: the same port on IPv4 is another socket's (the DHT runs one per family).
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_only_v6(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        tokio::net::UdpSocket::from_std(socket.into())
     }
 
     async fn join_multicast(&self, group: SocketAddr) -> io::Result<Self::Udp> {

@@ -1,6 +1,7 @@
 //! The DHT task: one UDP socket and one sans-IO [`DhtNode`], joined through bootstrap routers
 //! (or the nodes saved by the last run), answering other nodes and running the lookups torrents
-//! ask for through a [`Dht`] handle. Peers found go back on the asker's channel.
+//! ask for through a [`Dht`] handle. Peers found go back on the asker's channel. A task talks
+//! one address family; IPv4 and IPv6 (BEP 32) run a task each, one handle for both.
 //!
 //! The routing table is saved (our id and up to 200 good nodes, bencoded) when the task ends
 //! and every few minutes, so the next run rejoins without the routers.
@@ -60,10 +61,11 @@ pub struct DhtSetup {
     pub state: Option<PathBuf>,
 }
 
-/// A torrent's way to the DHT task; cheap to clone. The task ends when every handle is gone.
+/// A torrent's way to the DHT tasks (one per address family, BEP 32); cheap to clone. A task
+/// ends when every handle is gone.
 #[derive(Debug, Clone)]
 pub struct Dht {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: Vec<mpsc::UnboundedSender<Command>>,
 }
 
 #[derive(Debug)]
@@ -90,7 +92,16 @@ impl Dht {
         let (commands, rx) = mpsc::unbounded_channel();
         let task = run(net, udp, node, saved_nodes, setup.routers, setup.state, rx);
         tokio::spawn(task.instrument(span));
-        Ok(Dht { commands })
+        Ok(Dht {
+            commands: vec![commands],
+        })
+    }
+
+    /// One handle for both DHTs, say the IPv4 one and the IPv6 one (BEP 32: a table per
+    /// family): a lookup runs in each, and the peers of both arrive on its channel.
+    pub fn with(mut self, other: Dht) -> Dht {
+        self.commands.extend(other.commands);
+        self
     }
 
     /// Looks up peers of `info_hash` (announcing our `announce` port at the end, if given);
@@ -101,12 +112,16 @@ impl Dht {
         announce: Option<u16>,
         peers: mpsc::UnboundedSender<Vec<SocketAddr>>,
     ) -> bool {
-        let cmd = Command::GetPeers {
-            info_hash,
-            announce,
-            peers,
-        };
-        self.commands.send(cmd).is_ok()
+        let mut sent = false;
+        for commands in &self.commands {
+            let cmd = Command::GetPeers {
+                info_hash,
+                announce,
+                peers: peers.clone(),
+            };
+            sent |= commands.send(cmd).is_ok();
+        }
+        sent
     }
 }
 
@@ -177,10 +192,14 @@ async fn run<N: Net>(
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let epoch = Instant::now();
-    let routers = resolve_routers(&net, &routers).await;
+    // The socket talks one address family; the nodes it joins through must too.
+    let v6 = udp.local_addr().is_ok_and(|a| a.is_ipv6());
+    let mut routers = resolve_routers(&net, &routers).await;
+    routers.retain(|a| a.is_ipv6() == v6);
     let seeds: Vec<SocketAddr> = saved_nodes
         .iter()
         .map(|(_, a)| *a)
+        .filter(|a| a.is_ipv6() == v6)
         .chain(routers.iter().copied())
         .collect();
     node.bootstrap(Duration::ZERO, &seeds);

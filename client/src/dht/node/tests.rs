@@ -482,3 +482,41 @@ fn a_slow_query_frees_its_slot_before_it_times_out() {
     assert_eq!(more.len(), ALPHA, "{more:?}");
     assert!(lookup::SLOW_AFTER < DhtConfig::default().query_timeout);
 }
+
+#[test]
+fn a_lookup_asks_only_nodes_of_its_own_address_family() {
+    let (mut n, _) = one_node();
+    let target = NodeId([0x42; 20]);
+    let v6 =
+        |i: u16| SocketAddr::from((std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i), 6881));
+    let first = (NodeId([0x40; 20]), v6(1));
+    let (_, queries) = lookup_with(&mut n, &[first], target);
+    let (to, q) = &queries[0];
+    // The IPv6 node names IPv4 nodes (closer) and IPv6 ones: our IPv6 socket can reach only
+    // the latter.
+    let mut nodes: Vec<(NodeId, SocketAddr)> = (0..4u8)
+        .map(|i| {
+            (
+                NodeId([0x42; 20].map(|b| b ^ (i + 1))),
+                addr(700 + u32::from(i)),
+            )
+        })
+        .collect();
+    nodes.extend((0..2u16).map(|i| (NodeId([0x43 + i as u8; 20]), v6(10 + i))));
+    let answer = Krpc {
+        tid: q.tid.clone(),
+        body: Body::Response(Response {
+            id: Some(first.0),
+            nodes,
+            ..Response::default()
+        }),
+        ip: None,
+    };
+    n.datagram(Duration::from_millis(5), *to, &answer.encode());
+    let asked: Vec<SocketAddr> = sent_to(&mut n).into_iter().map(|(a, _)| a).collect();
+    assert!(
+        asked.contains(&v6(10)) && asked.contains(&v6(11)),
+        "{asked:?}"
+    );
+    assert!(asked.iter().all(|a| a.is_ipv6()), "{asked:?}");
+}
