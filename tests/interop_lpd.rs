@@ -3,8 +3,9 @@
 //! in a network namespace it creates (`unshare -n`, with `tests/peers/lpd_netns.sh`): its own
 //! loopback with multicast routed to it, so no announce leaves the namespace.
 //!
-//! One seeder is bitswarm (the download starts from a bare magnet link: the metadata, too, comes
-//! from the peer LPD found), the other libtorrent with its local service discovery on.
+//! One seeder is bitswarm, LPD on through its config file (the download starts from a bare magnet
+//! link: the metadata, too, comes from the peer LPD found), the other libtorrent with its local
+//! service discovery on.
 
 mod common;
 
@@ -40,6 +41,10 @@ fn netns_available() -> bool {
 fn run_in_netns(dir: &Path, fx: &Fixture, seeder: &str, link: &str) -> serde_json::Value {
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).expect("logs dir");
+    // A bitswarm seeder turns LPD on through its config file (the download through --lpd).
+    let config = dir.join("xdg/bitswarm/config.toml");
+    std::fs::create_dir_all(config.parent().expect("parent")).expect("config dir");
+    std::fs::write(&config, "lpd = true\n").expect("config file");
     let mut cmd = Command::new("unshare");
     cmd.arg("-n")
         .arg("sh")

@@ -28,18 +28,19 @@ Config file:
     seed_ratio = 2.0     # download: seed until uploaded/size (default: no limit)
     seed_time = \"2h\"     # download: seed for this long       (default: no limit)
     output = \"/data\"     # download: the -o folder            (default: the current folder)
+    lpd = true           # local peer discovery, as --lpd     (default false)
 
   Rates are bytes per second as text (\"500K\", \"10M\") or a plain number. seed_ratio and
   seed_time imply seed = true unless the file says seed = false, in which case they only
   bound seeding asked for with --seed. With both, seeding stops at whichever comes first.
   A relative output is taken from the current folder; a leading ~ is the home folder.
-  `seed` always seeds until interrupted and reads only port, max_peers and max_up.";
+  `seed` always seeds until interrupted and reads only port, max_peers, max_up and lpd.";
 
 /// The file name below the user's config folder (`$XDG_CONFIG_HOME/bitswarm/`).
 const DEFAULT_NAME: &str = "bitswarm/config.toml";
 
 /// The keys the file may hold, for the error that names an unknown one.
-const KEYS: &str = "port, max_peers, max_down, max_up, seed, seed_ratio, seed_time, output";
+const KEYS: &str = "port, max_peers, max_down, max_up, seed, seed_ratio, seed_time, output, lpd";
 
 /// What a config file says; `None` where it says nothing, so a flag or the default applies.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,6 +55,7 @@ pub struct Config {
     pub seed_ratio: Option<f64>,
     pub seed_time: Option<Duration>,
     pub output: Option<PathBuf>,
+    pub lpd: Option<bool>,
 }
 
 /// Reads the config: `explicit` must exist; the default file may be absent, and then every
@@ -123,12 +125,8 @@ fn set(config: &mut Config, key: &str, value: &Value) -> Result<()> {
         }
         "max_down" => config.max_down = Some(rate(value)?),
         "max_up" => config.max_up = Some(rate(value)?),
-        "seed" => {
-            let Value::Boolean(seed) = value else {
-                bail!("expected true or false, got {}", value.type_str());
-            };
-            config.seed = Some(*seed);
-        }
+        "seed" => config.seed = Some(boolean(value)?),
+        "lpd" => config.lpd = Some(boolean(value)?),
         "seed_ratio" => {
             let ratio = match value {
                 Value::Float(f) => *f,
@@ -142,6 +140,13 @@ fn set(config: &mut Config, key: &str, value: &Value) -> Result<()> {
         _ => bail!("unknown key (known keys: {KEYS})"),
     }
     Ok(())
+}
+
+fn boolean(value: &Value) -> Result<bool> {
+    match value {
+        Value::Boolean(b) => Ok(*b),
+        other => bail!("expected true or false, got {}", other.type_str()),
+    }
 }
 
 fn integer(value: &Value) -> Result<i64> {
@@ -184,7 +189,7 @@ mod tests {
     fn every_key_parses() {
         let config = parse(
             "port = 6881\nmax_peers = 80\nmax_down = \"10M\"\nmax_up = 1024\nseed = true\n\
-             seed_ratio = 2\nseed_time = \"1h 30m\"\noutput = \"/data\"\n",
+             seed_ratio = 2\nseed_time = \"1h 30m\"\noutput = \"/data\"\nlpd = true\n",
         )
         .unwrap();
         let expected = Config {
@@ -196,6 +201,7 @@ mod tests {
             seed_ratio: Some(2.0),
             seed_time: Some(Duration::from_secs(5400)),
             output: Some(PathBuf::from("/data")),
+            lpd: Some(true),
         };
         assert_eq!(config, expected);
         assert_eq!(parse("").unwrap(), Config::default());

@@ -74,7 +74,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut opts = args.flags.options(&config, output);
     opts.max_down = args.max_down.or(config.max_down);
     opts.seed_until = args.seed_until(&config);
-    run_torrent::run(source, opts, &args.flags)
+    run_torrent::run(source, opts, &args.flags, &config)
 }
 
 #[cfg(test)]

@@ -52,7 +52,8 @@ pub struct Flags {
     rng_seed: Option<u64>,
     #[command(flatten)]
     dht: DhtFlags,
-    /// Find peers on the local network too (BEP 14 multicast announces; off by default).
+    /// Find peers on the local network too (BEP 14 multicast announces; default: off, or the
+    /// config file's `lpd`).
     #[arg(long)]
     lpd: bool,
 }
@@ -233,7 +234,13 @@ pub fn load_torrent(torrent: &str) -> Result<Metainfo, Failure> {
 /// Runs the torrent until it is done (or interrupted), prints the summary the flags ask for,
 /// and returns exit 0 if every piece is verified on disk, 1 otherwise. A magnet link's
 /// metadata is fetched first; the DHT runs when the flags or the source call for it.
-pub fn run(source: Source, mut opts: Options, flags: &Flags) -> Result<ExitCode, Failure> {
+pub fn run(
+    source: Source,
+    mut opts: Options,
+    flags: &Flags,
+    config: &Config,
+) -> Result<ExitCode, Failure> {
+    let lpd = flags.lpd || config.lpd == Some(true);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -249,7 +256,7 @@ pub fn run(source: Source, mut opts: Options, flags: &Flags) -> Result<ExitCode,
         if flags.dht.wants(has_sources) {
             opts.dht = Some(flags.start_dht(&net, &opts).await?);
         }
-        if flags.lpd {
+        if lpd {
             let setup = LpdSetup {
                 group: bitswarm_client::lpd::GROUP_V4,
                 seed: opts.seed ^ 0x006c_7064,

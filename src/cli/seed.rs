@@ -40,7 +40,12 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     check_complete(&meta, &args.dir, args.flags.show_progress())?;
     let mut opts = args.flags.options(&config, args.dir.clone());
     opts.seed_until = Some(SeedUntil::default());
-    run_torrent::run(run_torrent::Source::Torrent(meta), opts, &args.flags)
+    run_torrent::run(
+        run_torrent::Source::Torrent(meta),
+        opts,
+        &args.flags,
+        &config,
+    )
 }
 
 fn bad_dir(dir: &Path, why: &str) -> Failure {

@@ -12,7 +12,8 @@ ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev
 
 case "$SEEDER" in
 bitswarm)
-    RUST_LOG=bitswarm_client::shell::lpd=debug timeout 120 "$BW" seed "$TORRENT" "$CONTENT" --lpd \
+    # No --lpd: the config file the test wrote says `lpd = true`.
+    RUST_LOG=bitswarm_client::shell::lpd=debug timeout 120 "$BW" seed "$TORRENT" "$CONTENT" \
         >"$LOGS/seeder.out" 2>"$LOGS/seeder.err" &
     ;;
 libtorrent)
