@@ -188,6 +188,7 @@ impl DhtNode {
                 Body::Error { .. } => self.on_error(now, from, &msg.tid),
             },
             Err(m) => {
+                self.garbled(now, from, m.tid.as_deref());
                 let code = m.code();
                 if let Some(tid) = m.tid {
                     if self.allow(now, from.ip()) {
@@ -195,6 +196,29 @@ impl DhtNode {
                         self.reply(from, tid, Body::Error { code, message });
                     }
                 }
+            }
+        }
+    }
+
+    /// A malformed datagram from `from`. If we await an answer from there, this was it: the
+    /// query (the one its transaction id names, else every one to `from`) fails now rather
+    /// than at its timeout, and its lookup moves on.
+    fn garbled(&mut self, now: Duration, from: SocketAddr, tid: Option<&[u8]>) {
+        let named = tid
+            .and_then(|t| <[u8; 2]>::try_from(t).ok())
+            .filter(|k| self.pending.get(k).is_some_and(|p| p.to == from));
+        let keys: Vec<[u8; 2]> = match named {
+            Some(k) => vec![k],
+            None => self
+                .pending
+                .iter()
+                .filter(|(_, p)| p.to == from)
+                .map(|(k, _)| *k)
+                .collect(),
+        };
+        for k in keys {
+            if let Some(p) = self.pending.remove(&k) {
+                self.query_failed(now, p);
             }
         }
     }

@@ -520,3 +520,27 @@ fn a_lookup_asks_only_nodes_of_its_own_address_family() {
     );
     assert!(asked.iter().all(|a| a.is_ipv6()), "{asked:?}");
 }
+
+#[test]
+fn a_garbage_answer_fails_its_query_at_once() {
+    let (mut n, _) = one_node();
+    let target = NodeId([0x21; 20]);
+    let cands: Vec<(NodeId, SocketAddr)> = (0..6u8)
+        .map(|i| (NodeId([0x20 + i; 20]), addr(830 + u32::from(i))))
+        .collect();
+    let (_, first) = lookup_with(&mut n, &cands, target);
+    assert_eq!(first.len(), ALPHA);
+    // One asked node answers with bytes that are not KRPC: the lookup asks the next one at
+    // once, long before its query would turn slow.
+    let (garbler, _) = &first[0];
+    n.datagram(Duration::from_millis(5), *garbler, b"\xde\xad not bencode");
+    let next = sent_to(&mut n);
+    assert_eq!(next.len(), 1, "{next:?}");
+    assert!(
+        !first.iter().any(|(a, _)| *a == next[0].0),
+        "a new node: {next:?}"
+    );
+    // Garbage from an address we are not waiting for changes nothing.
+    n.datagram(Duration::from_millis(6), addr(999), b"junk");
+    assert!(sent_to(&mut n).is_empty());
+}
