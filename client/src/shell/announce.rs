@@ -94,6 +94,17 @@ impl Progress {
 }
 
 async fn run<N: Net>(mut s: Setup<N>) {
+    if s.announcer.tiers().is_empty() {
+        // A torrent without (usable) trackers: its peers come from elsewhere (the DHT, LPD,
+        // PEX, `--peer`). Nothing to announce, nothing to warn about every few seconds.
+        info!("no tracker to announce to");
+        while let Some(cmd) = s.commands.recv().await {
+            if matches!(cmd, Command::Stop) {
+                break;
+            }
+        }
+        return;
+    }
     let mut p = Progress {
         started: false,
         completed_due: false,

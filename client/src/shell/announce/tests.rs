@@ -140,6 +140,14 @@ fn start(net: DeadNet) -> (mpsc::UnboundedSender<Command>, JoinHandle<()>, Arc<L
             "udp://dead.test:6969/announce".to_owned(),
         ],
     ];
+    start_with(net, tiers)
+}
+
+/// The announce task over `net` with these tiers.
+fn start_with(
+    net: DeadNet,
+    tiers: Vec<Vec<String>>,
+) -> (mpsc::UnboundedSender<Command>, JoinHandle<()>, Arc<Log>) {
     let rng = ChaCha8Rng::seed_from_u64(1);
     let announcer = Announcer::new(net, tiers, rng, Config::default());
     let (_counters_tx, counters) = watch::channel(Counters::default());
@@ -266,4 +274,17 @@ async fn completed_during_a_round_goes_out_right_after_it() {
         ]
     );
     stop_within_bound(&commands, task).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_torrent_without_usable_trackers_never_announces() {
+    // No tracker, or only ones of schemes nobody can announce to (a DHT or LPD torrent): no
+    // round, no failure logged every few seconds, and stop still ends the task at once.
+    for tiers in [vec![], vec![vec!["wss://tracker.test/announce".to_owned()]]] {
+        let (commands, task, log) = start_with(DeadNet::new(1, Duration::ZERO), tiers);
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert!(log.events.lock().unwrap().is_empty());
+        let took = stop_within_bound(&commands, task).await;
+        assert!(took < Duration::from_millis(10), "{took:?}");
+    }
 }
