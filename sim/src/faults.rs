@@ -15,44 +15,30 @@ pub fn tracker_config(sc: &Scenario) -> Config {
         max_numwant: sc.tracker.max_numwant.unwrap_or(defaults.max_numwant),
         seed: sc.seed,
         faults: Faults {
-            windows: sc.tracker.faults.iter().filter_map(window).collect(),
+            windows: sc.tracker.faults.iter().map(window).collect(),
         },
         ..defaults
     }
 }
 
-/// One fault window; `None` for an unknown kind (refused when the scenario is loaded).
-pub fn window(f: &TrackerFault) -> Option<FaultWindow> {
-    let kind = match f.kind.as_str() {
-        "down" => FaultKind::Down,
-        "timeout" => FaultKind::Timeout,
-        "garbage" => FaultKind::Garbage,
-        "no-peers" => FaultKind::NoPeers,
-        "failure" => FaultKind::Failure(
-            f.message
-                .clone()
-                .unwrap_or_else(|| "scripted failure".to_string()),
-        ),
-        "http-error" => FaultKind::HttpError(f.status.unwrap_or(500)),
-        _ => return None,
+/// One fault window of the mock tracker.
+pub fn window(f: &TrackerFault) -> FaultWindow {
+    let kind = match f {
+        TrackerFault::Down { .. } => FaultKind::Down,
+        TrackerFault::Timeout { .. } => FaultKind::Timeout,
+        TrackerFault::Garbage { .. } => FaultKind::Garbage,
+        TrackerFault::NoPeers { .. } => FaultKind::NoPeers,
+        TrackerFault::Failure { message, .. } => FaultKind::Failure(message.clone()),
+        TrackerFault::HttpError { status, .. } => FaultKind::HttpError(*status),
     };
-    Some(FaultWindow {
-        from: Duration::from_secs_f64(f.from_s),
-        until: f.until_s.map(Duration::from_secs_f64),
+    let (from, until) = f.window();
+    FaultWindow {
+        from: Duration::from_secs_f64(from),
+        until: until.map(Duration::from_secs_f64),
         kind,
         protocol: None,
-    })
+    }
 }
-
-/// The fault kinds a scenario may name.
-pub const KINDS: [&str; 6] = [
-    "down",
-    "timeout",
-    "garbage",
-    "no-peers",
-    "failure",
-    "http-error",
-];
 
 /// A trace line for what the tracker did.
 pub fn tracker_line(e: &TrackerEvent) -> String {

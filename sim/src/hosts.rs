@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use bitswarm_client::dht::node::DhtConfig;
 use bitswarm_client::shell::dht::{Dht, DhtSetup};
 use bitswarm_client::shell::lpd::{Lpd, LpdSetup};
@@ -15,8 +15,8 @@ use bitswarm_client::Metainfo;
 use tokio::sync::watch;
 
 use crate::net::TurmoilNet;
-use crate::run::{Shared, TRACKER_PORT};
 use crate::scenario::{DhtSpec, HostileDht, NetFault, Scenario};
+use crate::shared::{Shared, TRACKER_PORT};
 use crate::trace::Recorder;
 use crate::watch::ClientWatch;
 
@@ -231,31 +231,35 @@ pub fn hostile_dht_host(
     }
 }
 
-/// Applies one scheduled fault.
-pub fn apply_fault(
-    sim: &mut turmoil::Sim<'_>,
-    f: &NetFault,
-    trace: &Recorder,
-) -> anyhow::Result<()> {
-    let b = || -> anyhow::Result<&str> {
-        match &f.b {
-            Some(b) => Ok(b.as_str()),
-            None => bail!("fault {} needs host b", f.action),
+/// Applies one scheduled fault and records it in the trace.
+pub fn apply_fault(sim: &mut turmoil::Sim<'_>, f: &NetFault, trace: &Recorder) {
+    let line = match f {
+        NetFault::Partition { a, b, .. } => {
+            sim.partition(a.as_str(), b.as_str());
+            format!("partition {a} {b}")
+        }
+        NetFault::Repair { a, b, .. } => {
+            sim.repair(a.as_str(), b.as_str());
+            format!("repair {a} {b}")
+        }
+        NetFault::Hold { a, b, .. } => {
+            sim.hold(a.as_str(), b.as_str());
+            format!("hold {a} {b}")
+        }
+        NetFault::Release { a, b, .. } => {
+            sim.release(a.as_str(), b.as_str());
+            format!("release {a} {b}")
+        }
+        NetFault::Crash { a, .. } => {
+            sim.crash(a.as_str());
+            format!("crash {a}")
+        }
+        NetFault::Restart { a, .. } => {
+            sim.bounce(a.as_str());
+            format!("restart {a}")
         }
     };
-    match f.action.as_str() {
-        "partition" => sim.partition(f.a.as_str(), b()?),
-        "repair" => sim.repair(f.a.as_str(), b()?),
-        "hold" => sim.hold(f.a.as_str(), b()?),
-        "release" => sim.release(f.a.as_str(), b()?),
-        "crash" => sim.crash(f.a.as_str()),
-        "restart" => sim.bounce(f.a.as_str()),
-        other => bail!("unknown fault action {other:?}"),
-    }
-    let target = f.b.as_deref().map(|b| format!(" {b}")).unwrap_or_default();
-    let line = format_args!("{} {}{target}", f.action, f.a);
     trace.record_at(sim.elapsed(), "sim", line);
-    Ok(())
 }
 
 /// Writes every file of the torrent under `dir`, as a seeder that has it all keeps it.

@@ -1,11 +1,14 @@
 //! The swarm simulator: the real bitswarm client on turmoil, against the mock tracker and
 //! synthetic seeders, driven by scenario files and replayable by seed.
 
+mod build;
 pub mod faults;
 mod hosts;
+mod judge;
 pub mod net;
 pub mod run;
 pub mod scenario;
+pub mod shared;
 pub mod trace;
 pub mod trading;
 pub mod watch;

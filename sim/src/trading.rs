@@ -6,17 +6,8 @@ use std::time::Duration;
 use bitswarm_client::geometry::{Geometry, BLOCK_LEN};
 use seeder::{EventKind, SeederEvent};
 
-use crate::run::Shared;
 use crate::scenario::Scenario;
-
-/// What one free-riding seeder fetched.
-#[derive(Debug, Clone, Default)]
-pub struct FreeRider {
-    /// Block payload received, each block counted once.
-    pub bytes: u64,
-    /// Simulated time when it had the whole torrent.
-    pub complete_at: Option<Duration>,
-}
+use crate::shared::Shared;
 
 /// Counts one seeder event of group `group`: blocks served, and a free rider's blocks received
 /// and completion.

@@ -1,0 +1,161 @@
+//! Judging a finished run against its scenario's expectations: the observers' invariants, each
+//! leecher's completion, digests and waste, what happened to each seeder group, and trading.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::build::World;
+use crate::scenario::Scenario;
+use crate::shared::Shared;
+
+/// Every expectation of `sc` that the run recorded in `s` does not meet, one line each.
+pub fn judge(sc: &Scenario, w: &World, s: &Shared, sim_time: Duration) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (host, watch) in &s.watches {
+        for v in watch.violations() {
+            failures.push(format!("{host}: invariant violated: {v}"));
+        }
+    }
+    for name in &sc.expect.complete {
+        judge_leecher(sc, w, s, name, &mut failures);
+    }
+    judge_seeder_groups(sc, w, s, &mut failures);
+    failures.extend(crate::trading::judge(
+        sc,
+        s,
+        w.meta.info.total_length(),
+        sim_time,
+    ));
+    judge_counts(sc, s, &mut failures);
+    failures
+}
+
+/// A leecher that must complete: every file's digest, and its waste and resume bounds.
+fn judge_leecher(sc: &Scenario, w: &World, s: &Shared, name: &str, failures: &mut Vec<String>) {
+    let Some(sum) = s.summaries.get(name).filter(|sum| sum.complete) else {
+        failures.push(format!("{name} did not complete"));
+        return;
+    };
+    let dir = w.dirs.path().join(name);
+    for (i, want) in w.digests.iter().enumerate() {
+        let file = w.meta.info.file_path(i);
+        let path = dir.join(&file);
+        match sha256_file(&path) {
+            Ok(got) if &got == want => {}
+            Ok(got) => failures.push(format!(
+                "{name}: {} has digest {got}, expected {want}",
+                file.display()
+            )),
+            Err(e) => failures.push(format!("{name}: {}: {e}", path.display())),
+        }
+    }
+    let e = &sc.expect;
+    if let Some(max) = e.max_wasted.filter(|max| sum.wasted > *max) {
+        failures.push(format!(
+            "{name}: wasted {} bytes, at most {max} allowed",
+            sum.wasted
+        ));
+    }
+    if let Some(min) = e.min_had.filter(|min| sum.had < *min) {
+        failures.push(format!(
+            "{name}: had {} bytes at its last start, expected at least {min}",
+            sum.had
+        ));
+    }
+    if let Some(min) = e.min_wasted.filter(|min| sum.wasted < *min) {
+        failures.push(format!(
+            "{name}: wasted {} bytes, expected at least {min}",
+            sum.wasted
+        ));
+    }
+}
+
+/// What must have happened to every member of the named seeder groups: dropped, banned,
+/// refused, or never banned.
+fn judge_seeder_groups(sc: &Scenario, w: &World, s: &Shared, failures: &mut Vec<String>) {
+    let members = |group: &str| -> Vec<SocketAddr> {
+        let (Some(g), Some(ip)) = (
+            sc.seeders.iter().find(|g| g.name == group),
+            w.group_ips.get(group),
+        ) else {
+            return Vec::new();
+        };
+        (0..g.count)
+            .map(|k| SocketAddr::new(*ip, g.base_port + k as u16))
+            .collect()
+    };
+    let banned: Vec<SocketAddr> = s.watches.iter().flat_map(|(_, w)| w.banned()).collect();
+    let refused: Vec<SocketAddr> = s.watches.iter().flat_map(|(_, w)| w.refused()).collect();
+    let dropped: Vec<SocketAddr> = s.watches.iter().flat_map(|(_, w)| w.dropped()).collect();
+    let e = &sc.expect;
+    for group in &e.dropped {
+        for a in members(group).iter().filter(|a| !dropped.contains(a)) {
+            failures.push(format!(
+                "seeder {group} at {a} was never dropped for misbehaviour"
+            ));
+        }
+    }
+    for group in &e.banned {
+        for a in members(group).iter().filter(|a| !banned.contains(a)) {
+            failures.push(format!("seeder {group} at {a} was not banned"));
+        }
+    }
+    for group in &e.refused {
+        for a in members(group).iter().filter(|a| !refused.contains(a)) {
+            failures.push(format!(
+                "seeder {group} at {a} was never refused for a protocol error"
+            ));
+        }
+    }
+    for group in &e.not_banned {
+        for a in members(group).iter().filter(|a| banned.contains(a)) {
+            failures.push(format!("seeder {group} at {a} was banned"));
+        }
+    }
+}
+
+/// The bounds on what the clients counted: dials, hash failures, snubs.
+fn judge_counts(sc: &Scenario, s: &Shared, failures: &mut Vec<String>) {
+    let e = &sc.expect;
+    if let Some(max) = e.max_dials {
+        for (host, w) in &s.watches {
+            if w.dials() > max {
+                failures.push(format!(
+                    "{host} dialled {} times, at most {max} allowed",
+                    w.dials()
+                ));
+            }
+        }
+    }
+    let (hash_failures, snubs) = s
+        .watches
+        .iter()
+        .map(|(_, w)| w.counts())
+        .fold((0, 0), |(h, n), (a, b)| (h + a, n + b));
+    if let Some(min) = e.min_hash_failures.filter(|min| hash_failures < *min) {
+        failures.push(format!(
+            "{hash_failures} hash failures, expected at least {min}"
+        ));
+    }
+    if let Some(min) = e.min_snubs.filter(|min| snubs < *min) {
+        failures.push(format!("{snubs} snubs, expected at least {min}"));
+    }
+}
+
+/// The hex SHA-256 of a file, read in 1 MiB chunks.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

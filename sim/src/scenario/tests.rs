@@ -1,0 +1,96 @@
+//! Scenario faults are typed: each kind parses into its variant with its own fields, and a
+//! wrong kind, a missing host or a stray key is refused with the reason.
+
+use serde::Deserialize;
+
+use super::{NetFault, TrackerFault};
+
+#[derive(Debug, Deserialize)]
+struct Faults {
+    #[serde(default)]
+    faults: Vec<NetFault>,
+    #[serde(default)]
+    tracker: Vec<TrackerFault>,
+}
+
+fn parse(text: &str) -> Result<Faults, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_fault_kind_parses_into_its_variant() {
+    let f = parse(
+        r#"
+        [[faults]]
+        at_s = 8
+        action = "partition"
+        a = "client"
+        b = "seeders-x"
+        [[faults]]
+        at_s = 9.5
+        action = "restart"
+        a = "client"
+        [[tracker]]
+        kind = "down"
+        from_s = 0
+        until_s = 40
+        [[tracker]]
+        kind = "failure"
+        from_s = 1
+        [[tracker]]
+        kind = "http-error"
+        from_s = 2
+        status = 503
+        "#,
+    )
+    .expect("parses");
+    assert!(
+        matches!(&f.faults[0], NetFault::Partition { a, b, .. } if a == "client" && b == "seeders-x")
+    );
+    assert!(matches!(&f.faults[1], NetFault::Restart { a, .. } if a == "client"));
+    assert_eq!(f.faults[1].at_s(), 9.5);
+    assert!(matches!(f.tracker[0], TrackerFault::Down { .. }));
+    assert_eq!(f.tracker[0].window(), (0.0, Some(40.0)));
+    assert!(
+        matches!(&f.tracker[1], TrackerFault::Failure { message, .. } if message == "scripted failure")
+    );
+    assert_eq!(f.tracker[1].window(), (1.0, None));
+    assert!(matches!(
+        f.tracker[2],
+        TrackerFault::HttpError { status: 503, .. }
+    ));
+}
+
+#[test]
+fn wrong_faults_are_refused_with_the_reason() {
+    let cases = [
+        (
+            "[[faults]]\nat_s = 1\naction = \"explode\"\na = \"x\"\n",
+            "unknown variant `explode`",
+        ),
+        (
+            "[[faults]]\nat_s = 1\naction = \"partition\"\na = \"x\"\n",
+            "missing field `b`",
+        ),
+        (
+            "[[faults]]\nat_s = 1\naction = \"crash\"\na = \"x\"\nb = \"y\"\n",
+            "unknown field `b`",
+        ),
+        (
+            "[[faults]]\naction = \"crash\"\na = \"x\"\n",
+            "missing field `at_s`",
+        ),
+        (
+            "[[tracker]]\nkind = \"flaky\"\nfrom_s = 0\n",
+            "unknown variant `flaky`",
+        ),
+        (
+            "[[tracker]]\nkind = \"down\"\nfrom_s = 0\nstatus = 500\n",
+            "unknown field `status`",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = parse(text).expect_err(text);
+        assert!(err.contains(want), "{text:?}: {err}");
+    }
+}

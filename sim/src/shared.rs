@@ -1,0 +1,37 @@
+//! What the simulated hosts and the driver share while a scenario runs: the leechers'
+//! summaries, the client observers, and the seeders' upload and free-riding tallies.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitswarm_client::shell::Summary;
+
+use crate::watch::ClientWatch;
+
+/// The port the tracker listens on (HTTP and UDP).
+pub const TRACKER_PORT: u16 = 6969;
+/// The port leechers listen on.
+pub const LEECHER_PORT: u16 = 6881;
+
+/// Shared between the driver and the hosts.
+#[derive(Default)]
+pub struct Shared {
+    /// Each leecher's summary, once it finished.
+    pub summaries: BTreeMap<String, Summary>,
+    /// Every client observer started (a restarted leecher gets a new one).
+    pub watches: Vec<(String, Arc<ClientWatch>)>,
+    /// Block payload each seeder group served, in bytes.
+    pub seeder_uploads: BTreeMap<String, u64>,
+    /// What each free-riding seeder (group, port) fetched.
+    pub free_riders: BTreeMap<(String, u16), FreeRider>,
+}
+
+/// What one free-riding seeder fetched.
+#[derive(Debug, Clone, Default)]
+pub struct FreeRider {
+    /// Block payload received, each block counted once.
+    pub bytes: u64,
+    /// Simulated time when it had the whole torrent.
+    pub complete_at: Option<Duration>,
+}
