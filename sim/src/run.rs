@@ -59,22 +59,23 @@ fn drive(
     mut sim: turmoil::Sim<'static>,
     w: &World,
 ) -> anyhow::Result<(Duration, Vec<String>)> {
-    let mut faults: Vec<_> = sc.faults.clone();
-    faults.sort_by(|a, b| a.at_s().total_cmp(&b.at_s()));
+    // Faults apply in file order, each when its conditions hold.
     let mut next_fault = 0;
+    let mut last_applied = Duration::ZERO;
     let budget = sc.budget();
     let mut failures = Vec::new();
     loop {
         let now = sim.elapsed();
-        while let Some(f) = faults
-            .get(next_fault)
-            .filter(|f| Duration::from_secs_f64(f.at_s()) <= now)
-        {
+        while let Some(f) = sc.faults.get(next_fault) {
+            if !due(f, now, last_applied, w)? {
+                break;
+            }
             next_fault += 1;
+            last_applied = now;
             crate::hosts::apply_fault(&mut sim, f, &w.trace);
         }
         let done = all_done(sc, w)?;
-        let restart_due = faults[next_fault..]
+        let restart_due = sc.faults[next_fault..]
             .iter()
             .any(|f| matches!(f, NetFault::Restart { .. }));
         if done && !restart_due {
@@ -96,6 +97,29 @@ fn drive(
     w.trace.close();
     drop(sim);
     Ok((sim_time, failures))
+}
+
+/// Whether fault `f` applies now: its time has come, enough time has passed since the fault
+/// before it (applied at `last`), and its host has verified enough of the pieces.
+fn due(f: &NetFault, now: Duration, last: Duration, w: &World) -> anyhow::Result<bool> {
+    let when = f.when();
+    if now < Duration::from_secs_f64(when.at_s)
+        || now < last + Duration::from_secs_f64(when.after_s)
+    {
+        return Ok(false);
+    }
+    let Some(fraction) = when.at_verified else {
+        return Ok(true);
+    };
+    let s = w.shared.lock().map_err(|_| anyhow!("poisoned"))?;
+    let verified = s
+        .watches
+        .iter()
+        .rev()
+        .find(|(host, _)| host == f.host())
+        .map_or(0, |(_, watch)| watch.verified_count());
+    let pieces = w.meta.info.pieces.len().max(1);
+    Ok(verified as f64 >= fraction * pieces as f64)
 }
 
 /// Whether every leecher has finished complete; tells seeding leechers to stop once every

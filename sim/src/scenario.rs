@@ -305,54 +305,137 @@ pub struct LeecherSpec {
     pub lpd: bool,
 }
 
-/// A network fault or host crash at a simulated time, tagged by `action` in the file.
+/// A network fault or host crash, tagged by `action` in the file. Faults apply in the order
+/// the file lists them, each once the one before it has applied and its own conditions hold:
+/// the simulated time `at_s`, `after_s` seconds since the fault before it, and, with
+/// `at_verified`, host `a` having verified that fraction of the pieces (0 to 1).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum NetFault {
     /// Hosts `a` and `b` stop reaching each other.
     Partition {
+        #[serde(default)]
         at_s: f64,
+        #[serde(default)]
+        after_s: f64,
+        at_verified: Option<f64>,
         a: String,
         b: String,
     },
     /// Undoes a partition.
     Repair {
+        #[serde(default)]
         at_s: f64,
+        #[serde(default)]
+        after_s: f64,
+        at_verified: Option<f64>,
         a: String,
         b: String,
     },
     /// Messages between `a` and `b` are held back (delivered on release).
     Hold {
+        #[serde(default)]
         at_s: f64,
+        #[serde(default)]
+        after_s: f64,
+        at_verified: Option<f64>,
         a: String,
         b: String,
     },
+    /// Delivers what a hold kept back, and ends the hold.
     Release {
+        #[serde(default)]
         at_s: f64,
+        #[serde(default)]
+        after_s: f64,
+        at_verified: Option<f64>,
         a: String,
         b: String,
     },
     /// Host `a` stops (its sockets and tasks gone; its folder stays).
     Crash {
+        #[serde(default)]
         at_s: f64,
+        #[serde(default)]
+        after_s: f64,
+        at_verified: Option<f64>,
         a: String,
     },
     /// Host `a` starts again from the beginning, with the folder it had.
     Restart {
+        #[serde(default)]
         at_s: f64,
+        #[serde(default)]
+        after_s: f64,
+        at_verified: Option<f64>,
         a: String,
     },
 }
 
+/// When a [`NetFault`] applies (see there).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct When {
+    pub at_s: f64,
+    pub after_s: f64,
+    pub at_verified: Option<f64>,
+}
+
 impl NetFault {
-    pub fn at_s(&self) -> f64 {
+    /// When it applies.
+    pub fn when(&self) -> When {
         match self {
-            NetFault::Partition { at_s, .. }
-            | NetFault::Repair { at_s, .. }
-            | NetFault::Hold { at_s, .. }
-            | NetFault::Release { at_s, .. }
-            | NetFault::Crash { at_s, .. }
-            | NetFault::Restart { at_s, .. } => *at_s,
+            NetFault::Partition {
+                at_s,
+                after_s,
+                at_verified,
+                ..
+            }
+            | NetFault::Repair {
+                at_s,
+                after_s,
+                at_verified,
+                ..
+            }
+            | NetFault::Hold {
+                at_s,
+                after_s,
+                at_verified,
+                ..
+            }
+            | NetFault::Release {
+                at_s,
+                after_s,
+                at_verified,
+                ..
+            }
+            | NetFault::Crash {
+                at_s,
+                after_s,
+                at_verified,
+                ..
+            }
+            | NetFault::Restart {
+                at_s,
+                after_s,
+                at_verified,
+                ..
+            } => When {
+                at_s: *at_s,
+                after_s: *after_s,
+                at_verified: *at_verified,
+            },
+        }
+    }
+
+    /// Host `a`: the one crashed or restarted, or one end of the link.
+    pub fn host(&self) -> &str {
+        match self {
+            NetFault::Partition { a, .. }
+            | NetFault::Repair { a, .. }
+            | NetFault::Hold { a, .. }
+            | NetFault::Release { a, .. }
+            | NetFault::Crash { a, .. }
+            | NetFault::Restart { a, .. } => a,
         }
     }
 }
@@ -489,6 +572,22 @@ impl Scenario {
                 .any(|g| &g.name == name && g.behaviour.free_ride)
             {
                 bail!("expect.free_riders_at_most names {name:?}, which is not a free_ride group");
+            }
+        }
+        for f in &self.faults {
+            let w = f.when();
+            let fraction = w.at_verified.unwrap_or(0.0);
+            if w.at_s < 0.0 || w.after_s < 0.0 || !(0.0..=1.0).contains(&fraction) {
+                bail!(
+                    "fault on {:?}: times must not be negative, at_verified is 0 to 1",
+                    f.host()
+                );
+            }
+            if w.at_verified.is_some() && !self.leechers.iter().any(|l| l.name == f.host()) {
+                bail!(
+                    "fault on {:?}: at_verified needs a leecher as host a",
+                    f.host()
+                );
             }
         }
         if self.expect.within_s <= 0.0 {

@@ -93,6 +93,11 @@ impl ClientWatch {
             .unwrap_or_default()
     }
 
+    /// Pieces the client verified (downloaded and checked) in this run of it.
+    pub fn verified_count(&self) -> usize {
+        self.state.lock().map(|s| s.verified.len()).unwrap_or(0)
+    }
+
     /// Whether the client has verified every piece.
     pub fn is_complete(&self) -> bool {
         self.state.lock().map(|s| s.complete).unwrap_or(false)

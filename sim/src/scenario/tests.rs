@@ -48,7 +48,8 @@ fn every_fault_kind_parses_into_its_variant() {
         matches!(&f.faults[0], NetFault::Partition { a, b, .. } if a == "client" && b == "seeders-x")
     );
     assert!(matches!(&f.faults[1], NetFault::Restart { a, .. } if a == "client"));
-    assert_eq!(f.faults[1].at_s(), 9.5);
+    assert_eq!(f.faults[1].when().at_s, 9.5);
+    assert_eq!(f.faults[0].when().at_verified, None);
     assert!(matches!(f.tracker[0], TrackerFault::Down { .. }));
     assert_eq!(f.tracker[0].window(), (0.0, Some(40.0)));
     assert!(
@@ -77,8 +78,8 @@ fn wrong_faults_are_refused_with_the_reason() {
             "unknown field `b`",
         ),
         (
-            "[[faults]]\naction = \"crash\"\na = \"x\"\n",
-            "missing field `at_s`",
+            "[[faults]]\nat_s = 1\naction = \"crash\"\n",
+            "missing field `a`",
         ),
         (
             "[[tracker]]\nkind = \"flaky\"\nfrom_s = 0\n",
@@ -93,4 +94,16 @@ fn wrong_faults_are_refused_with_the_reason() {
         let err = parse(text).expect_err(text);
         assert!(err.contains(want), "{text:?}: {err}");
     }
+}
+
+#[test]
+fn a_fault_may_wait_for_progress_and_for_the_fault_before_it() {
+    let f = parse(
+        "[[faults]]\naction = \"crash\"\na = \"client\"\nat_verified = 0.9\n\
+         [[faults]]\naction = \"restart\"\na = \"client\"\nafter_s = 2\n",
+    )
+    .expect("parses");
+    let (crash, restart) = (f.faults[0].when(), f.faults[1].when());
+    assert_eq!((crash.at_s, crash.at_verified), (0.0, Some(0.9)));
+    assert_eq!((restart.after_s, restart.at_verified), (2.0, None));
 }
