@@ -2,6 +2,10 @@
 //! and both runs must produce the same trace hash. A short fixed sweep of extra seeds runs for
 //! the scenarios listed in `scenarios/sweep.txt`.
 //!
+//! With `BITSWARM_SEEDS=A..B` every scenario also runs once per seed in the range, each seed its
+//! own test case (`seed::NAME::SEED`): a sweep that cargo-nextest runs a process per case and
+//! shards across machines with `--partition count:K/N` (see the README).
+//!
 //! A failure prints the scenario, the seed and the command that replays it.
 //!
 //! Each run is its own process (this test binary re-run in child mode): tokio numbers tasks
@@ -15,6 +19,10 @@ use sim::Scenario;
 
 /// Extra seeds each scenario in `scenarios/sweep.txt` runs with, beyond its own.
 const SWEEP_SEEDS: std::ops::Range<u64> = 1000..1004;
+
+/// `A..B`: also one test case per scenario and seed in the range, `seed::NAME::SEED` (a sweep
+/// that cargo-nextest can run one process per case and shard with `--partition`).
+const SEEDS: &str = "BITSWARM_SEEDS";
 
 /// Set in a child process: the seed to run the scenario in [`CHILD_PATH`] with.
 const CHILD_SEED: &str = "BITSWARM_SCENARIO_SEED";
@@ -42,6 +50,13 @@ fn main() {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(String::from)
         .collect();
+    let seeds = match std::env::var(SEEDS) {
+        Ok(range) => parse_range(&range).unwrap_or_else(|| {
+            eprintln!("{SEEDS}={range:?} is not a range like 0..10000");
+            std::process::exit(2);
+        }),
+        Err(_) => 0..0,
+    };
     let mut trials = Vec::new();
     for path in files {
         let stem = path
@@ -52,6 +67,11 @@ fn main() {
         trials.push(Trial::test(format!("scenario::{stem}"), move || {
             run_twice(&p, None)
         }));
+        for seed in seeds.clone() {
+            let p = path.clone();
+            let name = format!("seed::{stem}::{seed}");
+            trials.push(Trial::test(name, move || run_once(&p, seed).map(drop)));
+        }
         if swept.contains(&stem) {
             let p = path.clone();
             trials.push(Trial::test(format!("sweep::{stem}"), move || {
@@ -63,6 +83,12 @@ fn main() {
         }
     }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// `A..B` as a range of seeds.
+fn parse_range(text: &str) -> Option<std::ops::Range<u64>> {
+    let (a, b) = text.trim().split_once("..")?;
+    Some(a.parse().ok()?..b.parse().ok()?)
 }
 
 fn load(path: &Path) -> Result<Scenario, Failed> {
