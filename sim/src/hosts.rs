@@ -112,6 +112,7 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
                 if fetched.meta.info_hash != meta.info_hash {
                     return Err("the fetched metadata has another info-hash".into());
                 }
+                opts.peers.extend(fetched.peers);
                 meta = Arc::new(fetched.meta);
             }
             let (tx, _rx) = watch::channel(Progress::default());

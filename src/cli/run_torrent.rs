@@ -280,7 +280,7 @@ pub fn run(
                 )
                 .await
                 .map_err(|e| Failure::failed(anyhow::Error::from(e)))?;
-                opts.peers.extend(magnet.peers.iter().copied());
+                opts.peers.extend(fetched.peers);
                 fetched.meta
             }
         };

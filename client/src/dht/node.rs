@@ -420,14 +420,17 @@ impl DhtNode {
             return;
         };
         if let Some(c) = lookup.cands.iter_mut().find(|c| c.addr == from) {
-            if c.known && c.id != id {
-                // Not the node it was named as: its place (by the named id) and its answer
-                // (by whatever id) are both suspect, so neither counts.
+            let fits = verified(&self.config, &id, from.ip());
+            if c.known && c.id != id && !fits {
+                // Not the node it was named as, and under an id BEP 42 does not allow there:
+                // its place (by the named id) and its answer are both suspect, so neither
+                // counts. (A node that moved to an id BEP 42 allows is one that learned its
+                // address, as ours does; it counts under its new id.)
                 c.state = CandState::Failed;
                 return self.advance(now, lid);
             }
             c.id = id;
-            c.verified = verified(&self.config, &id, from.ip());
+            c.verified = fits;
             c.known = true;
             c.state = CandState::Answered;
             c.token = r.token;

@@ -68,6 +68,9 @@ pub enum MagnetError {
 pub struct Fetched {
     pub meta: Metainfo,
     pub torrent: Vec<u8>,
+    /// Every peer address the phase learned (trackers, DHT, LPD, `x.pe`, `--peer`s): the
+    /// download that follows starts with them instead of finding them again.
+    pub peers: Vec<SocketAddr>,
 }
 
 /// Fetches the info dictionary of `magnet` from peers, until it verifies or `shutdown`.
@@ -81,12 +84,17 @@ pub async fn fetch_metadata<N: Net>(
     async move {
         let mut phase = Phase::start(net, magnet, opts).await?;
         let info = phase.run(shutdown).await;
+        let peers = phase.tried.iter().copied().collect();
         phase.finish().await;
         let info = info.ok_or(MagnetError::Interrupted)?;
         let (meta, torrent) =
             Metainfo::from_info(&info, &magnet.trackers).map_err(MagnetError::Invalid)?;
         info!(name = %meta.info.name, bytes = info.len(), "metadata verified");
-        Ok(Fetched { meta, torrent })
+        Ok(Fetched {
+            meta,
+            torrent,
+            peers,
+        })
     }
     .instrument(span)
     .await
