@@ -185,6 +185,25 @@ fn only_the_asked_protocol_is_served() {
 }
 
 #[test]
+fn udp_on_the_ipv6_wildcard_serves_both_families() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this host has no IPv6 loopback");
+        return;
+    }
+    // `[::]` is the IPv6 socket (IPv6 only) and an IPv4 one on the same port.
+    let running = Running::start(&["--udp", "[::]:0"], 2);
+    let port = running.udp.expect("udp line").port();
+    for (local, tracker) in [("127.0.0.1:0", "127.0.0.1"), ("[::1]:0", "::1")] {
+        let socket = UdpSocket::bind(local).unwrap();
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        let tracker = SocketAddr::new(tracker.parse().unwrap(), port);
+        let answer = exchange(&socket, tracker, &udp::connect_request(9), 9);
+        assert!(matches!(answer, Response::Connect { .. }), "{tracker}");
+    }
+    assert_eq!(running.signal_and_wait("-TERM"), Some(0));
+}
+
+#[test]
 fn a_bad_address_is_a_usage_error() {
     let out = common::run(&["tracker", "--http", "localhost"]);
     assert_eq!(out.status.code(), Some(2));

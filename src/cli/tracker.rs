@@ -89,10 +89,21 @@ async fn serve(
     if let Some(addr) = udp {
         let bound = tracker
             .clone()
-            .serve_udp(net, addr)
+            .serve_udp(net.clone(), addr)
             .await
             .map_err(|e| bind_error("bind", addr, e))?;
         println!("udp: udp://{bound}");
+        // A UDP socket on an IPv6 address talks IPv6 only: `[::]` means both families, so
+        // IPv4 gets a socket of its own on the same port.
+        if addr.ip() == std::net::Ipv6Addr::UNSPECIFIED {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], bound.port()));
+            let bound = tracker
+                .clone()
+                .serve_udp(net, v4)
+                .await
+                .map_err(|e| bind_error("bind", v4, e))?;
+            println!("udp: udp://{bound}");
+        }
     }
     // Scripts read the addresses before the first request; make sure they are out even when
     // stdout is a pipe.
