@@ -33,6 +33,8 @@ pub struct World {
     pub digests: Vec<String>,
     /// Each seeder group's host address.
     pub group_ips: BTreeMap<String, IpAddr>,
+    /// Each leecher's host address.
+    pub leecher_ips: BTreeMap<String, IpAddr>,
 }
 
 /// Builds the world of `sc` under `seed`: every host registered, nothing run yet.
@@ -58,6 +60,7 @@ pub fn build(sc: &Scenario, seed: u64) -> anyhow::Result<(turmoil::Sim<'static>,
         meta: Arc::new(content.metainfo(&trackers)),
         digests: content.file_sha256s(),
         group_ips: BTreeMap::new(),
+        leecher_ips: BTreeMap::new(),
     };
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
@@ -71,7 +74,7 @@ pub fn build(sc: &Scenario, seed: u64) -> anyhow::Result<(turmoil::Sim<'static>,
         .tcp_capacity(4096)
         .build();
     if sc.tracker.kind != TrackerKind::None {
-        crate::hosts::tracker(&mut sim, sc, &world.trace);
+        crate::hosts::tracker(&mut sim, sc, &world.trace, &world.shared);
     }
     dht_hosts(&mut sim, sc, &world);
     seeder_hosts(&mut sim, sc, &world, &content, &trackers);
@@ -81,6 +84,11 @@ pub fn build(sc: &Scenario, seed: u64) -> anyhow::Result<(turmoil::Sim<'static>,
         .map(|g| (g.name.clone(), sim.lookup(format!("seeders-{}", g.name))))
         .collect();
     leecher_hosts(&mut sim, sc, &world, &content, stop_rx)?;
+    world.leecher_ips = sc
+        .leechers
+        .iter()
+        .map(|l| (l.name.clone(), sim.lookup(l.name.as_str())))
+        .collect();
     if sc.tracker.kind == TrackerKind::Udp && sc.tracker.udp_loss > 0.0 {
         for l in &sc.leechers {
             sim.set_link_fail_rate("tracker", l.name.as_str(), sc.tracker.udp_loss);

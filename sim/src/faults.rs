@@ -12,6 +12,7 @@ pub fn tracker_config(sc: &Scenario) -> Config {
     let defaults = Config::default();
     Config {
         interval: sc.tracker.interval_s,
+        min_interval: sc.tracker.min_interval_s,
         max_numwant: sc.tracker.max_numwant.unwrap_or(defaults.max_numwant),
         seed: sc.seed,
         faults: Faults {

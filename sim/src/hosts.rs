@@ -21,16 +21,32 @@ use crate::trace::Recorder;
 use crate::watch::ClientWatch;
 
 /// The mock tracker, HTTP and UDP on one host, with the scenario's faults.
-pub fn tracker(sim: &mut turmoil::Sim<'_>, sc: &Scenario, trace: &Recorder) {
+pub fn tracker(
+    sim: &mut turmoil::Sim<'_>,
+    sc: &Scenario,
+    trace: &Recorder,
+    shared: &Arc<Mutex<Shared>>,
+) {
     let config = crate::faults::tracker_config(sc);
-    let trace = trace.clone();
+    let (trace, shared) = (trace.clone(), Arc::clone(shared));
     sim.host("tracker", move || {
         let config = config.clone();
-        let trace = trace.clone();
+        let (trace, shared) = (trace.clone(), Arc::clone(&shared));
         async move {
             let observer: tracker_mock::Observer =
                 Arc::new(move |e: tracker_mock::TrackerEvent| {
                     trace.record("tracker", crate::faults::tracker_line(&e));
+                    if let Ok(mut s) = shared.lock() {
+                        s.announces.push(crate::shared::Announce {
+                            at: e.at,
+                            peer: e.peer,
+                            event: e.event,
+                            answered: matches!(
+                                e.answered,
+                                tracker_mock::Answer::Ok | tracker_mock::Answer::NoPeers
+                            ),
+                        });
+                    }
                 });
             let tracker = tracker_mock::Tracker::new(config, Some(observer));
             let any = std::net::SocketAddr::from(([0, 0, 0, 0], TRACKER_PORT));

@@ -29,7 +29,34 @@ pub fn judge(sc: &Scenario, w: &World, s: &Shared, sim_time: Duration) -> Vec<St
         sim_time,
     ));
     judge_counts(sc, s, &mut failures);
+    judge_min_interval(sc, w, s, &mut failures);
     failures
+}
+
+/// With a `min interval`, no leecher re-announces (a regular announce) sooner than that after
+/// an answered announce of its own.
+fn judge_min_interval(sc: &Scenario, w: &World, s: &Shared, failures: &mut Vec<String>) {
+    let Some(min) = sc.tracker.min_interval_s else {
+        return;
+    };
+    let min = Duration::from_secs(u64::from(min));
+    for (name, ip) in &w.leecher_ips {
+        let mine = s.announces.iter().filter(|a| a.peer.ip() == *ip);
+        let mut last_answered: Option<Duration> = None;
+        for a in mine {
+            let regular = a.event == bitswarm_client::tracker::Event::None;
+            if let Some(last) = last_answered.filter(|last| regular && a.at < *last + min) {
+                failures.push(format!(
+                    "{name} re-announced {:.1}s after its last answered announce, min interval {}s",
+                    (a.at - last).as_secs_f64(),
+                    min.as_secs()
+                ));
+            }
+            if a.answered {
+                last_answered = Some(a.at);
+            }
+        }
+    }
 }
 
 /// A leecher that must complete: every file's digest, and its waste and resume bounds.

@@ -58,6 +58,10 @@ pub struct TrackerSpec {
     /// Re-announce interval the tracker asks for, in seconds.
     #[serde(default = "default_interval")]
     pub interval_s: u32,
+    /// The `min interval` the tracker asks for (HTTP only; default: none). The judge checks
+    /// that no leecher re-announced sooner after an answered announce.
+    #[serde(default)]
+    pub min_interval_s: Option<u32>,
     /// Probability that a UDP datagram between the tracker and a leecher is lost.
     #[serde(default)]
     pub udp_loss: f64,
@@ -74,6 +78,7 @@ impl Default for TrackerSpec {
         TrackerSpec {
             kind: TrackerKind::Http,
             interval_s: default_interval(),
+            min_interval_s: None,
             udp_loss: 0.0,
             max_numwant: None,
             faults: Vec::new(),

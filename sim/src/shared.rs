@@ -2,6 +2,7 @@
 //! summaries, the client observers, and the seeders' upload and free-riding tallies.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,19 @@ pub struct Shared {
     pub seeder_uploads: BTreeMap<String, u64>,
     /// What each free-riding seeder (group, port) fetched.
     pub free_riders: BTreeMap<(String, u16), FreeRider>,
+    /// Every announce the tracker received, in order.
+    pub announces: Vec<Announce>,
+}
+
+/// One announce the tracker received.
+#[derive(Debug, Clone)]
+pub struct Announce {
+    /// Simulated time.
+    pub at: Duration,
+    pub peer: SocketAddr,
+    pub event: bitswarm_client::tracker::Event,
+    /// Answered with peers (or a valid empty list), not refused, failed or dropped.
+    pub answered: bool,
 }
 
 /// What one free-riding seeder fetched.
