@@ -25,12 +25,12 @@ pub fn tracker_config(sc: &Scenario) -> Config {
 /// One fault window of the mock tracker.
 pub fn window(f: &TrackerFault) -> FaultWindow {
     let kind = match f {
-        TrackerFault::Down { .. } => FaultKind::Down,
-        TrackerFault::Timeout { .. } => FaultKind::Timeout,
-        TrackerFault::Garbage { .. } => FaultKind::Garbage,
-        TrackerFault::NoPeers { .. } => FaultKind::NoPeers,
-        TrackerFault::Failure { message, .. } => FaultKind::Failure(message.clone()),
-        TrackerFault::HttpError { status, .. } => FaultKind::HttpError(*status),
+        TrackerFault::Down(_) => FaultKind::Down,
+        TrackerFault::Timeout(_) => FaultKind::Timeout,
+        TrackerFault::Garbage(_) => FaultKind::Garbage,
+        TrackerFault::NoPeers(_) => FaultKind::NoPeers,
+        TrackerFault::Failure(w) => FaultKind::Failure(w.message.clone()),
+        TrackerFault::HttpError(w) => FaultKind::HttpError(w.status),
     };
     let (from, until) = f.window();
     FaultWindow {

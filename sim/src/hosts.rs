@@ -251,29 +251,29 @@ pub fn hostile_dht_host(
 /// Applies one scheduled fault and records it in the trace.
 pub fn apply_fault(sim: &mut turmoil::Sim<'_>, f: &NetFault, trace: &Recorder) {
     let line = match f {
-        NetFault::Partition { a, b, .. } => {
-            sim.partition(a.as_str(), b.as_str());
-            format!("partition {a} {b}")
+        NetFault::Partition(l) => {
+            sim.partition(l.a.as_str(), l.b.as_str());
+            format!("partition {} {}", l.a, l.b)
         }
-        NetFault::Repair { a, b, .. } => {
-            sim.repair(a.as_str(), b.as_str());
-            format!("repair {a} {b}")
+        NetFault::Repair(l) => {
+            sim.repair(l.a.as_str(), l.b.as_str());
+            format!("repair {} {}", l.a, l.b)
         }
-        NetFault::Hold { a, b, .. } => {
-            sim.hold(a.as_str(), b.as_str());
-            format!("hold {a} {b}")
+        NetFault::Hold(l) => {
+            sim.hold(l.a.as_str(), l.b.as_str());
+            format!("hold {} {}", l.a, l.b)
         }
-        NetFault::Release { a, b, .. } => {
-            sim.release(a.as_str(), b.as_str());
-            format!("release {a} {b}")
+        NetFault::Release(l) => {
+            sim.release(l.a.as_str(), l.b.as_str());
+            format!("release {} {}", l.a, l.b)
         }
-        NetFault::Crash { a, .. } => {
-            sim.crash(a.as_str());
-            format!("crash {a}")
+        NetFault::Crash(h) => {
+            sim.crash(h.a.as_str());
+            format!("crash {}", h.a)
         }
-        NetFault::Restart { a, .. } => {
-            sim.bounce(a.as_str());
-            format!("restart {a}")
+        NetFault::Restart(h) => {
+            sim.bounce(h.a.as_str());
+            format!("restart {}", h.a)
         }
     };
     trace.record_at(sim.elapsed(), "sim", line);

@@ -77,7 +77,7 @@ fn drive(
         let done = all_done(sc, w)?;
         let restart_due = sc.faults[next_fault..]
             .iter()
-            .any(|f| matches!(f, NetFault::Restart { .. }));
+            .any(|f| matches!(f, NetFault::Restart(_)));
         if done && !restart_due {
             break;
         }
