@@ -45,7 +45,7 @@ pub const PEER_TTL: Duration = Duration::from_secs(30 * 60);
 pub const SECRET_PERIOD: Duration = Duration::from_secs(5 * 60);
 
 /// Settings a simulation or a test may change.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct DhtConfig {
     /// An unanswered query fails after this long.
     pub query_timeout: Duration,

@@ -85,7 +85,7 @@ impl Dht {
         let mut rng = ChaCha8Rng::seed_from_u64(setup.seed);
         let (saved_id, saved_nodes) = load(&setup.state);
         let id = saved_id.unwrap_or_else(|| NodeId(rng.gen()));
-        let node = DhtNode::new(id, setup.config.clone(), rng.gen());
+        let node = DhtNode::new(id, setup.config, rng.gen());
         let short = hex::encode(&id.0[..4]);
         let span = tracing::info_span!("dht", id = %short);
         span.in_scope(|| info!(port, "dht listening"));

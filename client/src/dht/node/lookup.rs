@@ -197,7 +197,7 @@ impl DhtNode {
             .map(|(id, _)| *id)
             .collect();
         let own = self.id();
-        let config = self.config.clone();
+        let config = self.config;
         for lid in waiting {
             let Some(target) = self.lookups.get(&lid).map(|l| l.target) else {
                 continue;

@@ -31,12 +31,7 @@ impl Net {
             exempt_local: true,
         };
         let nodes = (0..n)
-            .map(|i| {
-                (
-                    addr(i),
-                    DhtNode::new(NodeId(rng.gen()), config.clone(), rng.gen()),
-                )
-            })
+            .map(|i| (addr(i), DhtNode::new(NodeId(rng.gen()), config, rng.gen())))
             .collect();
         Net {
             nodes,
@@ -410,6 +405,26 @@ pub(super) fn lookup_with(
     (lid, sent_to(n))
 }
 
+/// Delivers an answer to query `q` from `from` (known as `id`) naming `nodes`.
+pub(super) fn answer(
+    n: &mut DhtNode,
+    from: SocketAddr,
+    q: &Krpc,
+    id: NodeId,
+    nodes: Vec<(NodeId, SocketAddr)>,
+) {
+    let r = Krpc {
+        tid: q.tid.clone(),
+        body: Body::Response(Response {
+            id: Some(id),
+            nodes,
+            ..Response::default()
+        }),
+        ip: None,
+    };
+    n.datagram(Duration::from_millis(10), from, &r.encode());
+}
+
 pub(super) fn sent_to(n: &mut DhtNode) -> Vec<(SocketAddr, Krpc)> {
     std::iter::from_fn(|| n.next_action())
         .filter_map(|a| match a {
@@ -435,18 +450,7 @@ fn one_address_cannot_fill_a_lookup_with_made_up_nodes() {
             (NodeId(id), SocketAddr::new(sybil_ip, 7000 + u16::from(i)))
         })
         .collect();
-    let r = Response {
-        id: Some(honest.0),
-        nodes,
-        ..Response::default()
-    };
-    let answer = Krpc {
-        tid: q.tid.clone(),
-        body: Body::Response(r),
-        ip: None,
-    }
-    .encode();
-    n.datagram(Duration::from_millis(10), *to, &answer);
+    answer(&mut n, *to, q, honest.0, nodes);
     // None of them answers; run the lookup to its end and see whom it asked.
     let mut asked: Vec<SocketAddr> = sent_to(&mut n).into_iter().map(|(a, _)| a).collect();
     for step in 1..=40u32 {
@@ -503,16 +507,7 @@ fn a_lookup_asks_only_nodes_of_its_own_address_family() {
         })
         .collect();
     nodes.extend((0..2u16).map(|i| (NodeId([0x43 + i as u8; 20]), v6(10 + i))));
-    let answer = Krpc {
-        tid: q.tid.clone(),
-        body: Body::Response(Response {
-            id: Some(first.0),
-            nodes,
-            ..Response::default()
-        }),
-        ip: None,
-    };
-    n.datagram(Duration::from_millis(5), *to, &answer.encode());
+    answer(&mut n, *to, q, first.0, nodes);
     let asked: Vec<SocketAddr> = sent_to(&mut n).into_iter().map(|(a, _)| a).collect();
     assert!(
         asked.contains(&v6(10)) && asked.contains(&v6(11)),

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::super::tests::{lookup_with, one_node, sent_to};
+use super::super::tests::{answer, lookup_with, one_node, sent_to};
 use super::super::{lookup, DhtAction, DhtNode};
 use super::VOTES_FOR_IP;
 use crate::dht::id::NodeId;
@@ -91,7 +91,7 @@ fn an_id_that_fits_our_address_is_kept() {
     let (n0, _) = one_node();
     let me = SocketAddr::from(([203, 0, 113, 9], 6881));
     let fitting = NodeId::for_ip(me.ip(), 4, [9; 17]);
-    let mut n = DhtNode::new(fitting, n0.config.clone(), 1);
+    let mut n = DhtNode::new(fitting, n0.config, 1);
     let routers: Vec<SocketAddr> = (1..=4).map(|i| public(i, 6881)).collect();
     n.bootstrap(Duration::ZERO, &routers);
     let queries = sent_to(&mut n);
@@ -99,26 +99,6 @@ fn an_id_that_fits_our_address_is_kept() {
     assert_eq!(n.id(), fitting);
     assert_eq!(n.external_ip(), Some(me.ip()));
     assert!(new_ids(&mut n).is_empty());
-}
-
-/// An answer to query `q` from `from` (known as `id`) naming `nodes`.
-fn answer(
-    n: &mut DhtNode,
-    from: SocketAddr,
-    q: &Krpc,
-    id: NodeId,
-    nodes: Vec<(NodeId, SocketAddr)>,
-) {
-    let r = Krpc {
-        tid: q.tid.clone(),
-        body: Body::Response(Response {
-            id: Some(id),
-            nodes,
-            ..Response::default()
-        }),
-        ip: None,
-    };
-    n.datagram(Duration::from_millis(10), from, &r.encode());
 }
 
 /// Runs a lookup to its end with nobody else answering; every address asked.
