@@ -6,7 +6,7 @@
 //! own. A piece whose every block came from one peer counts against that peer at once, each
 //! failed copy again (a peer that sends the same bad piece over and over is not forgiven
 //! because it is the same piece). When a piece later verifies, each kept block whose hash
-//! differs from the good copy's proves its sender sent corrupt data (a sole sender already
+//! differs from the good copy's proves its sender sent corrupt data, a bad mark per block (a sole sender already
 //! counted for that copy is not counted twice).
 //!
 //! A peer is banned once it has at least [`MIN_BAD`] bad marks and more than one per
@@ -138,19 +138,19 @@ impl Blame {
         };
         let mut proven: Vec<SocketAddr> = Vec::new();
         for copy in copies {
-            let mut liars: Vec<SocketAddr> = copy
+            // One bad mark per block proven bad (as good blocks are counted per block); a
+            // sole sender already has one for this copy, from when it failed.
+            let mut liars: BTreeMap<SocketAddr, u64> = BTreeMap::new();
+            for (_, addr, _) in copy
                 .blocks
                 .iter()
                 .filter(|(i, _, hash)| good.get(*i).is_some_and(|g| g != hash))
-                .map(|(_, addr, _)| *addr)
-                .collect();
-            liars.sort();
-            liars.dedup();
-            for addr in liars {
-                // One bad mark per failed copy; a sole sender was marked when it failed.
-                if copy.sole != Some(addr) {
-                    self.reputation.entry(addr).or_default().bad += 1;
-                }
+            {
+                *liars.entry(*addr).or_default() += 1;
+            }
+            for (addr, bad) in liars {
+                let already = u64::from(copy.sole == Some(addr));
+                self.reputation.entry(addr).or_default().bad += bad - already;
                 proven.push(addr);
             }
         }

@@ -38,15 +38,39 @@ fn sole_sender_of_a_failed_copy_is_not_counted_twice_for_it() {
     let mut b = Blame::default();
     let senders = [Some(addr(4)), Some(addr(4))];
     assert!(b.piece_failed(1, &senders, &[[0; 20]; 2], true).is_empty());
-    // The proof for the same copy does not count again...
+    // The proof of its one bad block does not count again...
     let others = [Some(addr(9)), Some(addr(9))];
-    assert!(b.piece_passed(1, &others, Some(&[[1; 20]; 2])).is_empty());
+    assert!(b
+        .piece_passed(1, &others, Some(&[[1; 20], [0; 20]]))
+        .is_empty());
     assert_eq!(b.reputation(&addr(4)).bad, 1);
     // ...but other failed pieces do.
     for piece in 2..=MIN_BAD as u32 {
         let banned = b.piece_failed(piece, &senders, &[[0; 20]; 2], true);
         assert_eq!(banned.is_empty(), piece < MIN_BAD as u32, "{banned:?}");
     }
+}
+
+#[test]
+fn every_block_proven_bad_is_a_mark() {
+    let mut b = Blame::default();
+    // A copy mostly from one sender, with MIN_BAD of its blocks bad: one proof bans it.
+    let mut senders = vec![Some(addr(5)); MIN_BAD as usize + 1];
+    senders.push(Some(addr(6)));
+    let bad = vec![[0; 20]; senders.len()];
+    let mut good = vec![[1; 20]; senders.len()];
+    good[0] = [0; 20];
+    good[MIN_BAD as usize + 1] = [0; 20];
+    assert!(b.piece_failed(7, &senders, &bad, false).is_empty());
+    let again = vec![Some(addr(9)); senders.len()];
+    assert_eq!(b.piece_passed(7, &again, Some(&good)), vec![addr(5)]);
+    assert_eq!(b.reputation(&addr(5)).bad, MIN_BAD);
+    assert_eq!(b.reputation(&addr(6)).bad, 0, "its block matched");
+    // A sole sender's copy: the failure was one mark, the proof adds the other bad blocks.
+    let sole = vec![Some(addr(8)); 4];
+    b.piece_failed(8, &sole, &[[0; 20]; 4], true);
+    b.piece_passed(8, &again[..4], Some(&[[1; 20], [1; 20], [0; 20], [0; 20]]));
+    assert_eq!(b.reputation(&addr(8)).bad, 2);
 }
 
 #[test]
