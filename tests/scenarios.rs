@@ -6,6 +6,10 @@
 //! own test case (`seed::NAME::SEED`): a sweep that cargo-nextest runs a process per case and
 //! shards across machines with `--partition count:K/N` (see the README).
 //!
+//! The transfer matrix (`sim::matrix`) adds a test case per sampled combination,
+//! `matrix::NAME`: the sample covers every pair of values of any two axes. With
+//! `BITSWARM_MATRIX=all` every one of its cases runs (see the README).
+//!
 //! A failure prints the scenario, the seed and the command that replays it.
 //!
 //! Each run is its own process (this test binary re-run in child mode): tokio numbers tasks
@@ -26,13 +30,61 @@ const SEEDS: &str = "BITSWARM_SEEDS";
 
 /// Set in a child process: the seed to run the scenario in [`CHILD_PATH`] with.
 const CHILD_SEED: &str = "BITSWARM_SCENARIO_SEED";
-const CHILD_PATH: &str = "BITSWARM_SCENARIO_PATH";
+/// Set in a child process: what to run, `file:PATH` or `matrix:NAME`.
+const CHILD_SOURCE: &str = "BITSWARM_SCENARIO_SOURCE";
+
+/// `all`: every case of the transfer matrix, not only the sample.
+const MATRIX: &str = "BITSWARM_MATRIX";
+
+/// Where a scenario comes from: a file in `scenarios/`, or a case of the transfer matrix.
+#[derive(Debug, Clone)]
+enum Source {
+    File(PathBuf),
+    Matrix(String),
+}
+
+impl Source {
+    fn encode(&self) -> String {
+        match self {
+            Source::File(p) => format!("file:{}", p.display()),
+            Source::Matrix(name) => format!("matrix:{name}"),
+        }
+    }
+
+    fn decode(text: &str) -> Option<Source> {
+        if let Some(p) = text.strip_prefix("file:") {
+            return Some(Source::File(PathBuf::from(p)));
+        }
+        text.strip_prefix("matrix:")
+            .map(|n| Source::Matrix(n.to_string()))
+    }
+
+    fn load(&self) -> Result<Scenario, Failed> {
+        let sc = match self {
+            Source::File(p) => Scenario::load(p),
+            Source::Matrix(name) => sim::matrix::Case::parse(name).and_then(|c| c.scenario()),
+        };
+        sc.map_err(|e| format!("{e:#}").into())
+    }
+
+    fn replay(&self, seed: u64) -> String {
+        let what = match self {
+            Source::File(p) => p
+                .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                .unwrap_or(p)
+                .display()
+                .to_string(),
+            Source::Matrix(name) => format!("matrix {name}"),
+        };
+        format!("replay: cargo run --release -- sim {what} --seed {seed} --trace trace.txt")
+    }
+}
 /// Where the child writes the trace, one line per event.
 const CHILD_TRACE: &str = "BITSWARM_SCENARIO_TRACE";
 
 fn main() {
-    if let (Ok(seed), Ok(path)) = (std::env::var(CHILD_SEED), std::env::var(CHILD_PATH)) {
-        std::process::exit(child(Path::new(&path), &seed));
+    if let (Ok(seed), Ok(source)) = (std::env::var(CHILD_SEED), std::env::var(CHILD_SOURCE)) {
+        std::process::exit(child(&source, &seed));
     }
     // Every simulation runs in its own child process, so trials may run side by side.
     let args = Arguments::from_args();
@@ -57,23 +109,23 @@ fn main() {
         }),
         Err(_) => 0..0,
     };
-    let mut trials = Vec::new();
+    let mut trials = matrix_trials();
     for path in files {
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let p = path.clone();
+        let p = Source::File(path.clone());
         trials.push(Trial::test(format!("scenario::{stem}"), move || {
-            run_twice(&p, None)
+            run_twice(&p)
         }));
         for seed in seeds.clone() {
-            let p = path.clone();
+            let p = Source::File(path.clone());
             let name = format!("seed::{stem}::{seed}");
             trials.push(Trial::test(name, move || run_once(&p, seed).map(drop)));
         }
         if swept.contains(&stem) {
-            let p = path.clone();
+            let p = Source::File(path.clone());
             trials.push(Trial::test(format!("sweep::{stem}"), move || {
                 for seed in SWEEP_SEEDS {
                     run_once(&p, seed)?;
@@ -85,36 +137,47 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
+/// A test case per case of the transfer matrix's sample, or of the whole matrix with
+/// `BITSWARM_MATRIX=all`; each runs twice and must give the same trace hash.
+fn matrix_trials() -> Vec<Trial> {
+    let cases = match std::env::var(MATRIX).as_deref() {
+        Ok("all") => sim::matrix::all(),
+        Ok(other) => {
+            eprintln!("{MATRIX}={other:?}: the only value is `all`");
+            std::process::exit(2);
+        }
+        Err(_) => sim::matrix::sample(),
+    };
+    cases
+        .into_iter()
+        .map(|c| {
+            let source = Source::Matrix(c.name());
+            Trial::test(format!("matrix::{}", c.name()), move || run_twice(&source))
+        })
+        .collect()
+}
+
 /// `A..B` as a range of seeds.
 fn parse_range(text: &str) -> Option<std::ops::Range<u64>> {
     let (a, b) = text.trim().split_once("..")?;
     Some(a.parse().ok()?..b.parse().ok()?)
 }
 
-fn load(path: &Path) -> Result<Scenario, Failed> {
-    Scenario::load(path).map_err(|e| format!("{e:#}").into())
-}
-
-fn replay(path: &Path, seed: u64) -> String {
-    format!(
-        "replay: cargo run --release -- sim {} --seed {seed} --trace trace.txt",
-        path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
-            .unwrap_or(path)
-            .display()
-    )
-}
-
-fn run_once(path: &Path, seed: u64) -> Result<String, Failed> {
-    run_traced(path, seed).map(|(hash, _)| hash)
+fn run_once(source: &Source, seed: u64) -> Result<String, Failed> {
+    run_traced(source, seed).map(|(hash, _)| hash)
 }
 
 /// Child mode: runs one simulation, writes its trace, prints its hash (exit 0) or why it
 /// failed (exit 1).
-fn child(path: &Path, seed: &str) -> i32 {
+fn child(source: &str, seed: &str) -> i32 {
+    let Some(source) = Source::decode(source) else {
+        println!("bad source {source:?}");
+        return 1;
+    };
     let result = seed
         .parse::<u64>()
         .map_err(|e| format!("bad seed {seed:?}: {e}").into())
-        .and_then(|seed| simulate(path, seed));
+        .and_then(|seed| simulate(&source, seed));
     match result {
         Ok((hash, trace)) => {
             if let Ok(out) = std::env::var(CHILD_TRACE) {
@@ -131,9 +194,9 @@ fn child(path: &Path, seed: &str) -> i32 {
 }
 
 /// Runs the scenario once in this process.
-fn simulate(path: &Path, seed: u64) -> Result<(String, Vec<String>), Failed> {
-    let sc = load(path)?;
-    let outcome = sim::run(&sc, seed).map_err(|e| format!("{e:#}\n{}", replay(path, seed)))?;
+fn simulate(source: &Source, seed: u64) -> Result<(String, Vec<String>), Failed> {
+    let sc = source.load()?;
+    let outcome = sim::run(&sc, seed).map_err(|e| format!("{e:#}\n{}", source.replay(seed)))?;
     if !outcome.passed() {
         let tail: Vec<&String> = outcome.trace.iter().rev().take(15).collect();
         let tail: Vec<&str> = tail.into_iter().rev().map(String::as_str).collect();
@@ -142,7 +205,7 @@ fn simulate(path: &Path, seed: u64) -> Result<(String, Vec<String>), Failed> {
             sc.name,
             outcome.failures.join("\n  "),
             tail.join("\n  "),
-            replay(path, seed)
+            source.replay(seed)
         )
         .into());
     }
@@ -150,12 +213,12 @@ fn simulate(path: &Path, seed: u64) -> Result<(String, Vec<String>), Failed> {
 }
 
 /// Runs the scenario once in a child process; its trace hash and trace.
-fn run_traced(path: &Path, seed: u64) -> Result<(String, Vec<String>), Failed> {
+fn run_traced(source: &Source, seed: u64) -> Result<(String, Vec<String>), Failed> {
     let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
     let trace = tempfile::NamedTempFile::new().map_err(|e| format!("temporary file: {e}"))?;
     let out = std::process::Command::new(exe)
         .env(CHILD_SEED, seed.to_string())
-        .env(CHILD_PATH, path)
+        .env(CHILD_SOURCE, source.encode())
         .env(CHILD_TRACE, trace.path())
         .output()
         .map_err(|e| format!("cannot run the child process: {e}"))?;
@@ -176,11 +239,11 @@ fn run_traced(path: &Path, seed: u64) -> Result<(String, Vec<String>), Failed> {
     Ok((hash, lines))
 }
 
-fn run_twice(path: &Path, seed: Option<u64>) -> Result<(), Failed> {
-    let sc = load(path)?;
-    let seed = seed.unwrap_or(sc.seed);
-    let (first, trace1) = run_traced(path, seed)?;
-    let (second, trace2) = run_traced(path, seed)?;
+fn run_twice(source: &Source) -> Result<(), Failed> {
+    let sc = source.load()?;
+    let seed = sc.seed;
+    let (first, trace1) = run_traced(source, seed)?;
+    let (second, trace2) = run_traced(source, seed)?;
     if first != second {
         // Keep both traces for diffing.
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -193,7 +256,7 @@ fn run_twice(path: &Path, seed: Option<u64>) -> Result<(), Failed> {
             sc.name,
             a.display(),
             b.display(),
-            replay(path, seed)
+            source.replay(seed)
         )
         .into());
     }

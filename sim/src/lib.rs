@@ -5,6 +5,7 @@ mod build;
 pub mod faults;
 mod hosts;
 mod judge;
+pub mod matrix;
 pub mod net;
 pub mod run;
 pub mod scenario;

@@ -338,10 +338,13 @@ impl Scenario {
     pub fn load(path: &Path) -> anyhow::Result<Scenario> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let sc: Scenario = toml::from_str(&text)
-            .with_context(|| format!("{}: invalid scenario", path.display()))?;
-        sc.check()
-            .with_context(|| format!("{}: invalid scenario", path.display()))?;
+        Scenario::from_toml(&text).with_context(|| format!("{}: invalid scenario", path.display()))
+    }
+
+    /// Reads and checks a scenario from its text.
+    pub fn from_toml(text: &str) -> anyhow::Result<Scenario> {
+        let sc: Scenario = toml::from_str(text)?;
+        sc.check()?;
         Ok(sc)
     }
 

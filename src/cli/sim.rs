@@ -33,6 +33,29 @@ enum SimCommand {
         #[arg(long, value_parser = parse_range)]
         seeds: std::ops::Range<u64>,
     },
+    /// The transfer matrix: list its cases, print one as a scenario file, or run some.
+    Matrix(MatrixArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MatrixArgs {
+    /// Cases to run (names from `--list`).
+    cases: Vec<String>,
+    /// List every case's name and seed (with `--sample`, only the default test sample's).
+    #[arg(long)]
+    list: bool,
+    /// With `--list`: the sample `cargo test` runs (every pair of values of two axes).
+    #[arg(long, requires = "list")]
+    sample: bool,
+    /// Print the named cases as scenario files instead of running them.
+    #[arg(long)]
+    print: bool,
+    /// Run with this seed instead of the case's own.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the trace to this file.
+    #[arg(long)]
+    trace: Option<PathBuf>,
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -54,28 +77,75 @@ fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
-    if let Some(SimCommand::Sweep { scenario, seeds }) = args.sweep {
-        return sweep(&scenario, seeds);
+    match args.sweep {
+        Some(SimCommand::Sweep { scenario, seeds }) => return sweep(&scenario, seeds),
+        Some(SimCommand::Matrix(m)) => return matrix(m),
+        None => {}
     }
     if args.scenarios.is_empty() {
         return Err(Failure::bad_input(anyhow::anyhow!(
             "name at least one scenario file (see scenarios/)"
         )));
     }
-    let mut all_passed = true;
-    let mut trace_text = String::new();
+    let mut scenarios = Vec::new();
     for path in &args.scenarios {
         let sc = Scenario::load(path).map_err(Failure::bad_input)?;
-        let seed = args.seed.unwrap_or(sc.seed);
-        let outcome = ::sim::run(&sc, seed).map_err(Failure::failed)?;
-        report(path, &outcome);
+        scenarios.push((sc, path.display().to_string()));
+    }
+    run_all(&scenarios, args.seed, args.trace.as_deref())
+}
+
+/// `sim matrix`: lists, prints or runs cases of the transfer matrix.
+fn matrix(args: MatrixArgs) -> Result<ExitCode, Failure> {
+    use ::sim::matrix;
+    if args.list {
+        let cases = if args.sample {
+            matrix::sample()
+        } else {
+            matrix::all()
+        };
+        for c in cases {
+            println!("{} {}", c.name(), c.seed());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.cases.is_empty() {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "name at least one case (see `bitswarm sim matrix --list`)"
+        )));
+    }
+    let mut scenarios = Vec::new();
+    for name in &args.cases {
+        let case = matrix::Case::parse(name).map_err(Failure::bad_input)?;
+        if args.print {
+            print!("{}", case.toml());
+            continue;
+        }
+        let sc = case.scenario().map_err(Failure::failed)?;
+        scenarios.push((sc, format!("matrix {name}")));
+    }
+    run_all(&scenarios, args.seed, args.trace.as_deref())
+}
+
+/// Runs each scenario (named for its replay command) with `seed` or its own; writes the
+/// traces, one after another, to `trace`.
+fn run_all(
+    scenarios: &[(Scenario, String)],
+    seed: Option<u64>,
+    trace: Option<&Path>,
+) -> Result<ExitCode, Failure> {
+    let mut all_passed = true;
+    let mut trace_text = String::new();
+    for (sc, source) in scenarios {
+        let outcome = ::sim::run(sc, seed.unwrap_or(sc.seed)).map_err(Failure::failed)?;
+        report(source, &outcome);
         all_passed &= outcome.passed();
         for line in &outcome.trace {
             trace_text.push_str(line);
             trace_text.push('\n');
         }
     }
-    if let Some(out) = &args.trace {
+    if let Some(out) = trace {
         std::fs::write(out, trace_text)
             .map_err(|e| Failure::failed(anyhow::anyhow!("cannot write {}: {e}", out.display())))?;
     }
@@ -86,7 +156,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     })
 }
 
-fn report(path: &Path, o: &Outcome) {
+fn report(source: &str, o: &Outcome) {
     let verdict = if o.passed() { "PASS" } else { "FAIL" };
     println!(
         "{verdict} {} (seed {}) in {:.3}s simulated",
@@ -105,8 +175,7 @@ fn report(path: &Path, o: &Outcome) {
     }
     if !o.passed() {
         println!(
-            "  replay: bitswarm sim {} --seed {} --trace trace.txt",
-            path.display(),
+            "  replay: bitswarm sim {source} --seed {} --trace trace.txt",
             o.seed
         );
     }
