@@ -64,6 +64,8 @@ fn drive(
     let mut last_applied = Duration::ZERO;
     let budget = sc.budget();
     let mut failures = Vec::new();
+    let wall = std::time::Instant::now();
+    let wall_budget = sc.expect.wall_s.map(Duration::from_secs_f64);
     loop {
         let now = sim.elapsed();
         while let Some(f) = sc.faults.get(next_fault) {
@@ -85,6 +87,14 @@ fn drive(
             failures.push(format!(
                 "time budget of {:.0}s exceeded",
                 budget.as_secs_f64()
+            ));
+            break;
+        }
+        if let Some(limit) = wall_budget.filter(|limit| wall.elapsed() > *limit) {
+            failures.push(format!(
+                "wall-clock bound of {:.1}s exceeded at {:.1}s simulated",
+                limit.as_secs_f64(),
+                now.as_secs_f64()
             ));
             break;
         }

@@ -300,6 +300,12 @@ pub struct Expect {
     /// Upper bound on bytes a leecher discarded (failed hashes, duplicates, unrequested).
     #[serde(default)]
     pub max_wasted: Option<u64>,
+    /// Wall-clock seconds the whole run may take on the machine running it (the simulation
+    /// stops when they are spent): catches a change that makes the simulator or the client
+    /// slow (a scan per message, say) without touching simulated time. Set it a few times
+    /// above an unoptimised build's time on a loaded machine, so it only catches blow-ups.
+    #[serde(default)]
+    pub wall_s: Option<f64>,
     /// Lower bound on wasted bytes: proves a fault actually happened.
     #[serde(default)]
     pub min_wasted: Option<u64>,
@@ -412,8 +418,8 @@ impl Scenario {
                 );
             }
         }
-        if self.expect.within_s <= 0.0 {
-            bail!("expect.within_s must be positive");
+        if self.expect.within_s <= 0.0 || self.expect.wall_s.is_some_and(|w| w <= 0.0) {
+            bail!("expect.within_s and expect.wall_s must be positive");
         }
         if self.leechers.iter().any(|l| l.dht) && self.dht.is_none() {
             bail!("a leecher has dht = true but the scenario has no [dht] section");

@@ -105,3 +105,28 @@ fn a_fault_may_wait_for_progress_and_for_the_fault_before_it() {
     assert_eq!((crash.at_s, crash.at_verified), (0.0, Some(0.9)));
     assert_eq!((restart.after_s, restart.at_verified), (2.0, None));
 }
+
+#[test]
+fn time_bounds_must_be_positive() {
+    let base = r#"
+        name = "x"
+        seed = 1
+        [torrent]
+        name = "a"
+        piece_length = 16384
+        files = [["a", 100000]]
+        [[leechers]]
+        name = "client"
+        [expect]
+        complete = ["client"]
+    "#;
+    assert!(super::Scenario::from_toml(&format!("{base}within_s = 10\nwall_s = 5")).is_ok());
+    for bad in [
+        "within_s = 0",
+        "within_s = 10\nwall_s = 0",
+        "within_s = 10\nwall_s = -1",
+    ] {
+        let err = super::Scenario::from_toml(&format!("{base}{bad}")).unwrap_err();
+        assert!(err.to_string().contains("must be positive"), "{bad}: {err}");
+    }
+}
