@@ -497,8 +497,8 @@ fn sample(rng: &mut ChaCha8Rng, pool: Vec<u32>, amount: usize) -> Vec<u32> {
         .collect()
 }
 
-/// `rate` as an integer or a string with a binary unit.
-mod rate {
+/// `rate` as an integer or a string with a binary unit (also the simulator's host caps).
+pub mod rate {
     use serde::{Deserialize, Deserializer};
 
     #[derive(Deserialize)]
@@ -508,7 +508,8 @@ mod rate {
         Text(String),
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    /// An optional rate: an integer, or a string such as `"500K"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         match Raw::deserialize(d)? {
             Raw::Number(n) => Ok(Some(n)),
             Raw::Text(t) => parse(&t).map(Some).map_err(serde::de::Error::custom),
@@ -517,7 +518,7 @@ mod rate {
 
     /// `"500K"`, `"2MiB"`, `"100"`: `K`/`KB`/`KiB` and friends are powers of 1024, as in the
     /// CLI's rates.
-    pub(super) fn parse(text: &str) -> Result<u64, String> {
+    pub fn parse(text: &str) -> Result<u64, String> {
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (digits, unit) = t.split_at(split);

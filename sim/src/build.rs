@@ -94,6 +94,17 @@ pub fn build(sc: &Scenario, seed: u64) -> anyhow::Result<(turmoil::Sim<'static>,
             sim.set_link_fail_rate("tracker", l.name.as_str(), sc.tracker.udp_loss);
         }
     }
+    crate::shaping::set_caps(
+        sc.network
+            .hosts
+            .iter()
+            .map(|h| (sim.lookup(h.name.as_str()), h.up, h.down))
+            .collect(),
+    );
+    for l in &sc.network.links {
+        let latency = Duration::from_millis(l.latency_ms);
+        sim.set_link_latency(l.a.as_str(), l.b.as_str(), latency);
+    }
     // The simulated LAN a multicast reaches: the leechers running local peer discovery.
     crate::net::set_lan(
         sc.leechers

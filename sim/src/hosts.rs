@@ -269,6 +269,7 @@ pub fn apply_fault(sim: &mut turmoil::Sim<'_>, f: &NetFault, trace: &Recorder) {
         }
         NetFault::Crash(h) => {
             sim.crash(h.a.as_str());
+            crate::shaping::forget(sim.lookup(h.a.as_str()));
             format!("crash {}", h.a)
         }
         NetFault::Restart(h) => {

@@ -9,6 +9,7 @@ pub mod matrix;
 pub mod net;
 pub mod run;
 pub mod scenario;
+pub mod shaping;
 pub mod shared;
 pub mod trace;
 pub mod trading;

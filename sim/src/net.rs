@@ -1,5 +1,5 @@
-//! [`Net`] on turmoil's simulated sockets: TCP, UDP, turmoil's DNS, HTTP GET with hyper, and
-//! multicast emulated over a list of hosts.
+//! [`Net`] on turmoil's simulated sockets: TCP (under per-host caps, `shaping`), UDP,
+//! turmoil's DNS, HTTP GET with hyper, and multicast emulated over a list of hosts.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -7,6 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use bitswarm_client::net::{HttpError, Listener, Net, Udp, MAX_HTTP_BODY};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
+
+use crate::shaping::Shaped;
 
 /// The simulated network of the current turmoil host.
 #[derive(Clone, Copy, Debug, Default)]
@@ -34,12 +36,14 @@ pub fn set_lan(hosts: Vec<String>) {
 }
 
 impl Net for TurmoilNet {
-    type Stream = turmoil::net::TcpStream;
+    type Stream = Shaped;
     type Listener = TurmoilListener;
     type Udp = TurmoilUdp;
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<Self::Stream> {
-        turmoil::net::TcpStream::connect(addr).await
+        turmoil::net::TcpStream::connect(addr)
+            .await
+            .map(Shaped::new)
     }
 
     async fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
@@ -136,10 +140,11 @@ impl Net for TurmoilNet {
 }
 
 impl Listener for TurmoilListener {
-    type Stream = turmoil::net::TcpStream;
+    type Stream = Shaped;
 
     async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
-        self.0.accept().await
+        let (stream, from) = self.0.accept().await?;
+        Ok((Shaped::new(stream), from))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -152,6 +152,33 @@ pub struct NetworkSpec {
     /// Simulation step; longer ticks make long scenarios cheaper.
     #[serde(default = "default_tick")]
     pub tick_ms: u64,
+    /// Bandwidth caps of hosts, shared by every TCP connection of the host.
+    #[serde(default)]
+    pub hosts: Vec<HostCaps>,
+    /// Fixed one-way latencies of links between two hosts (instead of the range).
+    #[serde(default)]
+    pub links: Vec<LinkLatency>,
+}
+
+/// A host's upload and download caps, in bytes per second (an integer, or `"256K"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostCaps {
+    /// The host: a leecher's name, `seeders-GROUP`, or `tracker`.
+    pub name: String,
+    #[serde(default, deserialize_with = "seeder::behaviour::rate::deserialize")]
+    pub up: Option<u64>,
+    #[serde(default, deserialize_with = "seeder::behaviour::rate::deserialize")]
+    pub down: Option<u64>,
+}
+
+/// The one-way latency of every message between hosts `a` and `b`, both ways.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkLatency {
+    pub a: String,
+    pub b: String,
+    pub latency_ms: u64,
 }
 
 impl Default for NetworkSpec {
@@ -159,6 +186,8 @@ impl Default for NetworkSpec {
         NetworkSpec {
             latency_ms: default_latency(),
             tick_ms: default_tick(),
+            hosts: Vec::new(),
+            links: Vec::new(),
         }
     }
 }
@@ -418,6 +447,7 @@ impl Scenario {
                 );
             }
         }
+        self.check_network()?;
         if self.expect.within_s <= 0.0 || self.expect.wall_s.is_some_and(|w| w <= 0.0) {
             bail!("expect.within_s and expect.wall_s must be positive");
         }
@@ -435,6 +465,32 @@ impl Scenario {
                         g.name
                     );
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Host caps and link latencies name hosts the scenario has; caps are positive.
+    fn check_network(&self) -> anyhow::Result<()> {
+        let known = |name: &str| {
+            self.leechers.iter().any(|l| l.name == name)
+                || self
+                    .seeders
+                    .iter()
+                    .any(|g| format!("seeders-{}", g.name) == name)
+                || (name == "tracker" && self.tracker.kind != TrackerKind::None)
+        };
+        for h in &self.network.hosts {
+            if !known(&h.name) {
+                bail!("[[network.hosts]] names unknown host {:?}", h.name);
+            }
+            if h.up == Some(0) || h.down == Some(0) {
+                bail!("[[network.hosts]] {}: a cap must be positive", h.name);
+            }
+        }
+        for l in &self.network.links {
+            if let Some(name) = [&l.a, &l.b].into_iter().find(|n| !known(n)) {
+                bail!("[[network.links]] names unknown host {name:?}");
             }
         }
         Ok(())

@@ -130,3 +130,47 @@ fn time_bounds_must_be_positive() {
         assert!(err.to_string().contains("must be positive"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn host_caps_and_links_name_known_hosts() {
+    let base = r#"
+        name = "x"
+        seed = 1
+        [torrent]
+        name = "a"
+        piece_length = 16384
+        files = [["a", 100000]]
+        [[seeders]]
+        name = "dsl"
+        [[leechers]]
+        name = "client"
+        [expect]
+        complete = ["client"]
+        within_s = 10
+        [network]
+    "#;
+    let ok = "hosts = [{ name = \"seeders-dsl\", up = \"300K\" }, { name = \"tracker\", down = 5 }]\nlinks = [{ a = \"client\", b = \"seeders-dsl\", latency_ms = 100 }]";
+    let sc = super::Scenario::from_toml(&format!("{base}{ok}")).unwrap();
+    assert_eq!(sc.network.hosts[0].up, Some(300 << 10));
+    for (bad, why) in [
+        ("hosts = [{ name = \"seeders-x\", up = 1 }]", "unknown host"),
+        (
+            "hosts = [{ name = \"client\", down = 0 }]",
+            "must be positive",
+        ),
+        (
+            "links = [{ a = \"client\", b = \"far\", latency_ms = 1 }]",
+            "unknown host",
+        ),
+        (
+            "hosts = [{ name = \"client\", up = \"fast\" }]",
+            "not a number",
+        ),
+    ] {
+        let err = format!(
+            "{:#}",
+            super::Scenario::from_toml(&format!("{base}{bad}")).unwrap_err()
+        );
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+}
