@@ -1,5 +1,9 @@
 //! The client's observer in a simulation: writes the trace and checks invariants as they happen.
 //!
+//! The trace has a line per connection and disconnection, choke and unchoke by a peer,
+//! request and cancel sent, block and reject received (`PIECE/OFFSET`), failed piece, ban,
+//! snub, announce and completion, each stamped with its simulated time.
+//!
 //! Checked on every event, not only at the end:
 //! - no `have` for a piece before the client verified it;
 //! - no `request` while the peer chokes us, except for its allowed-fast pieces;
@@ -214,6 +218,10 @@ impl Observer for ClientWatch {
                     Message::Reject(b) => {
                         view.outstanding.remove(b);
                         view.allowed_fast.remove(&b.piece);
+                        self.trace.record(
+                            &self.host,
+                            format_args!("rejected-by {peer} {}/{}", b.piece, b.offset),
+                        );
                     }
                     Message::Piece {
                         piece,
@@ -225,6 +233,8 @@ impl Observer for ClientWatch {
                             offset: *offset,
                             len: data.len() as u32,
                         });
+                        self.trace
+                            .record(&self.host, format_args!("block {peer} {piece}/{offset}"));
                     }
                     _ => {}
                 }
@@ -233,6 +243,10 @@ impl Observer for ClientWatch {
                 let mut problems = Vec::new();
                 match msg {
                     Message::Request(b) => {
+                        self.trace.record(
+                            &self.host,
+                            format_args!("request {peer} {}/{}", b.piece, b.offset),
+                        );
                         if let Some(view) = s.peers.get_mut(&peer) {
                             if view.choking_us && !view.allowed_fast.contains(&b.piece) {
                                 problems.push(format!("request {b:?} to {peer} while choked"));
@@ -251,6 +265,10 @@ impl Observer for ClientWatch {
                         }
                     }
                     Message::Cancel(b) => {
+                        self.trace.record(
+                            &self.host,
+                            format_args!("cancel {peer} {}/{}", b.piece, b.offset),
+                        );
                         if let Some(view) = s.peers.get_mut(&peer) {
                             view.outstanding.remove(b);
                         }
