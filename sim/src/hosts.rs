@@ -108,7 +108,8 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
                 tokio::time::sleep(join).await;
             }
             trace.record(&host, "start");
-            let observer = ClientWatch::new(&host, trace.clone(), opts.engine.max_queue);
+            let pieces = meta.info.pieces.len();
+            let observer = ClientWatch::new(&host, trace.clone(), opts.engine.max_queue, pieces);
             if let Ok(mut s) = shared.lock() {
                 s.watches.push((host.clone(), Arc::clone(&observer)));
             }

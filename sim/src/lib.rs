@@ -1,12 +1,14 @@
 //! The swarm simulator: the real bitswarm client on turmoil, against the mock tracker and
 //! synthetic seeders, driven by scenario files and replayable by seed.
 
+pub mod avail;
 mod build;
 pub mod faults;
 mod hosts;
 mod judge;
 pub mod matrix;
 pub mod net;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod shaping;

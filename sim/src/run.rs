@@ -25,6 +25,10 @@ pub struct Outcome {
     pub sim_time: Duration,
     /// Each leecher's last summary.
     pub summaries: BTreeMap<String, Summary>,
+    /// Each leecher's view of piece availability over time, its sessions one after another.
+    pub availability: BTreeMap<String, Vec<crate::avail::Sample>>,
+    /// Host names by address: leechers, and seeder groups as `seeders-NAME`.
+    pub hosts: BTreeMap<std::net::IpAddr, String>,
 }
 
 impl Outcome {
@@ -39,6 +43,24 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let (sim_time, mut failures) = drive(sc, sim, &world)?;
     let s = world.shared.lock().map_err(|_| anyhow!("poisoned"))?;
     failures.extend(crate::judge::judge(sc, &world, &s, sim_time));
+    let mut availability: BTreeMap<String, Vec<crate::avail::Sample>> = BTreeMap::new();
+    for (host, watch) in &s.watches {
+        availability
+            .entry(host.clone())
+            .or_default()
+            .extend(watch.availability());
+    }
+    let hosts = world
+        .leecher_ips
+        .iter()
+        .map(|(name, ip)| (*ip, name.clone()))
+        .chain(
+            world
+                .group_ips
+                .iter()
+                .map(|(name, ip)| (*ip, format!("seeders-{name}"))),
+        )
+        .collect();
     Ok(Outcome {
         name: sc.name.clone(),
         seed,
@@ -47,6 +69,8 @@ pub fn run(sc: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         trace_hash: world.trace.hash(),
         sim_time,
         summaries: s.summaries.clone(),
+        availability,
+        hosts,
     })
 }
 

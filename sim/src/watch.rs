@@ -21,6 +21,7 @@ use bitswarm_client::shell::observe::{Observer, Trace};
 use bitswarm_client::tracker::Event as TrackerEvent;
 use bitswarm_client::wire::Message;
 
+use crate::avail::Availability;
 use crate::trace::Recorder;
 
 /// What the client believes about one peer, rebuilt from the messages it exchanged.
@@ -52,6 +53,8 @@ struct State {
     dials: u64,
     /// Simulated time of the first piece verified.
     first_verified_at: Option<std::time::Duration>,
+    /// What the peers have, sampled for the report.
+    avail: Availability,
 }
 
 /// The observer given to one simulated client.
@@ -64,13 +67,26 @@ pub struct ClientWatch {
 }
 
 impl ClientWatch {
-    pub fn new(host: &str, trace: Recorder, max_outstanding: usize) -> Arc<Self> {
+    /// The observer of client `host` of a torrent of `pieces` pieces.
+    pub fn new(host: &str, trace: Recorder, max_outstanding: usize, pieces: usize) -> Arc<Self> {
+        let state = State {
+            avail: Availability::new(pieces),
+            ..State::default()
+        };
         Arc::new(ClientWatch {
             host: host.to_string(),
             trace,
             max_outstanding,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
         })
+    }
+
+    /// Piece availability as this client saw it, sampled over time.
+    pub fn availability(&self) -> Vec<crate::avail::Sample> {
+        self.state
+            .lock()
+            .map(|s| s.avail.samples().to_vec())
+            .unwrap_or_default()
     }
 
     /// Invariant violations seen so far.
@@ -193,8 +209,10 @@ impl Observer for ClientWatch {
                     s.dropped.insert(peer);
                 }
                 s.peers.remove(&peer);
+                s.avail.on_gone(peer, now_s());
             }
             Trace::Received { peer, msg } => {
+                s.avail.on_message(peer, msg, now_s());
                 let Some(view) = s.peers.get_mut(&peer) else {
                     return;
                 };
@@ -283,6 +301,7 @@ impl Observer for ClientWatch {
                 }
             }
             Trace::PieceVerified(p) => {
+                self.trace.record(&self.host, format_args!("verified {p}"));
                 s.verified.insert(p);
                 if s.first_verified_at.is_none() {
                     s.first_verified_at = turmoil::sim_elapsed();
@@ -352,4 +371,9 @@ impl Observer for ClientWatch {
             }
         }
     }
+}
+
+/// The simulated time in seconds (0 outside a simulation).
+fn now_s() -> f64 {
+    turmoil::sim_elapsed().unwrap_or_default().as_secs_f64()
 }

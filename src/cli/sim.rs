@@ -22,6 +22,10 @@ pub struct Args {
     /// Write the trace to this file (with several scenarios, each one's trace is appended).
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// Write an HTML page drawing the run (one scenario only): progress, rates per peer,
+    /// piece availability and the timeline of events.
+    #[arg(long, value_name = "OUT.html")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -56,6 +60,9 @@ struct MatrixArgs {
     /// Write the trace to this file.
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// Write an HTML page drawing the run (one case only).
+    #[arg(long, value_name = "OUT.html")]
+    report: Option<PathBuf>,
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -92,7 +99,12 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         let sc = Scenario::load(path).map_err(Failure::bad_input)?;
         scenarios.push((sc, path.display().to_string()));
     }
-    run_all(&scenarios, args.seed, args.trace.as_deref())
+    run_all(
+        &scenarios,
+        args.seed,
+        args.trace.as_deref(),
+        args.report.as_deref(),
+    )
 }
 
 /// `sim matrix`: lists, prints or runs cases of the transfer matrix.
@@ -124,21 +136,39 @@ fn matrix(args: MatrixArgs) -> Result<ExitCode, Failure> {
         let sc = case.scenario().map_err(Failure::failed)?;
         scenarios.push((sc, format!("matrix {name}")));
     }
-    run_all(&scenarios, args.seed, args.trace.as_deref())
+    run_all(
+        &scenarios,
+        args.seed,
+        args.trace.as_deref(),
+        args.report.as_deref(),
+    )
 }
 
 /// Runs each scenario (named for its replay command) with `seed` or its own; writes the
-/// traces, one after another, to `trace`.
+/// traces, one after another, to `trace`, and the report of the only one to `report`.
 fn run_all(
     scenarios: &[(Scenario, String)],
     seed: Option<u64>,
     trace: Option<&Path>,
+    report: Option<&Path>,
 ) -> Result<ExitCode, Failure> {
+    if report.is_some() && scenarios.len() != 1 {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "--report draws one run: name one scenario"
+        )));
+    }
     let mut all_passed = true;
     let mut trace_text = String::new();
     for (sc, source) in scenarios {
         let outcome = ::sim::run(sc, seed.unwrap_or(sc.seed)).map_err(Failure::failed)?;
-        report(source, &outcome);
+        print_outcome(source, &outcome);
+        if let Some(out) = report {
+            let replay = replay_command(source, outcome.seed);
+            let page = ::sim::report::render(sc, &outcome, &replay);
+            std::fs::write(out, page).map_err(|e| {
+                Failure::failed(anyhow::anyhow!("cannot write {}: {e}", out.display()))
+            })?;
+        }
         all_passed &= outcome.passed();
         for line in &outcome.trace {
             trace_text.push_str(line);
@@ -156,7 +186,12 @@ fn run_all(
     })
 }
 
-fn report(source: &str, o: &Outcome) {
+/// The command that replays a run of `source` with `seed`.
+fn replay_command(source: &str, seed: u64) -> String {
+    format!("bitswarm sim {source} --seed {seed} --trace trace.txt")
+}
+
+fn print_outcome(source: &str, o: &Outcome) {
     let verdict = if o.passed() { "PASS" } else { "FAIL" };
     println!(
         "{verdict} {} (seed {}) in {:.3}s simulated",
@@ -174,10 +209,7 @@ fn report(source: &str, o: &Outcome) {
         println!("  failed: {f}");
     }
     if !o.passed() {
-        println!(
-            "  replay: bitswarm sim {source} --seed {} --trace trace.txt",
-            o.seed
-        );
+        println!("  replay: {}", replay_command(source, o.seed));
     }
     println!("trace-hash: {}", o.trace_hash);
 }
