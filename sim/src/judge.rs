@@ -29,6 +29,7 @@ pub fn judge(sc: &Scenario, w: &World, s: &Shared, sim_time: Duration) -> Vec<St
         sim_time,
     ));
     judge_counts(sc, s, &mut failures);
+    judge_sessions(sc, w, s, &mut failures);
     judge_min_interval(sc, w, s, &mut failures);
     failures
 }
@@ -168,6 +169,27 @@ fn judge_counts(sc: &Scenario, s: &Shared, failures: &mut Vec<String>) {
     }
     if let Some(min) = e.min_snubs.filter(|min| snubs < *min) {
         failures.push(format!("{snubs} snubs, expected at least {min}"));
+    }
+}
+
+/// What each leecher received over all its sessions, against `downloaded_at_most`.
+fn judge_sessions(sc: &Scenario, w: &World, s: &Shared, failures: &mut Vec<String>) {
+    let size = w.meta.info.total_length() as f64;
+    for (name, most) in &sc.expect.downloaded_at_most {
+        let sessions: Vec<u64> = s
+            .watches
+            .iter()
+            .filter(|(host, _)| host == name)
+            .map(|(_, watch)| watch.received())
+            .collect();
+        let total: u64 = sessions.iter().sum();
+        if total as f64 > most * size {
+            failures.push(format!(
+                "{name} received {total} bytes over {} sessions {sessions:?} ({:.2}x the torrent), at most {most}x",
+                sessions.len(),
+                total as f64 / size
+            ));
+        }
     }
 }
 

@@ -362,6 +362,11 @@ pub struct Expect {
     /// holds from both sides (no faster, and not much slower).
     #[serde(default)]
     pub elapsed_s: std::collections::BTreeMap<String, (f64, f64)>,
+    /// Per leecher, the most block payload it may receive over all its sessions, in multiples
+    /// of the torrent size: with a crash and restart, proves the restarted client does not
+    /// download again what it had verified before.
+    #[serde(default)]
+    pub downloaded_at_most: std::collections::BTreeMap<String, f64>,
     /// Per leecher, the most it may upload in all, in multiples of the torrent size: with a
     /// `starts_complete` origin, proves the others trade among themselves.
     #[serde(default)]
@@ -395,6 +400,7 @@ impl Scenario {
             .chain(self.expect.first_piece_by_s.keys())
             .chain(self.expect.elapsed_s.keys())
             .chain(self.expect.leechers_upload_at_most.keys())
+            .chain(self.expect.downloaded_at_most.keys())
         {
             if !self.leechers.iter().any(|l| &l.name == name) {
                 bail!("expect.complete names unknown leecher {name:?}");

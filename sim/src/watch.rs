@@ -45,6 +45,8 @@ struct State {
     banned: BTreeSet<SocketAddr>,
     hash_failures: u64,
     snubs: u64,
+    /// Block payload received in this session, every block counted.
+    received: u64,
     /// Peers the client refused for breaking the protocol (bad handshake, bad frame).
     refused: BTreeSet<SocketAddr>,
     /// Peers the client closed for any misbehaviour (protocol errors, not reading, bans).
@@ -98,6 +100,11 @@ impl ClientWatch {
     }
 
     /// Pieces that failed their hash check, and peers snubbed, so far.
+    /// Block payload this session received (duplicates and discarded blocks included).
+    pub fn received(&self) -> u64 {
+        self.state.lock().map(|s| s.received).unwrap_or_default()
+    }
+
     pub fn counts(&self) -> (u64, u64) {
         self.state
             .lock()
@@ -253,6 +260,7 @@ impl Observer for ClientWatch {
                         });
                         self.trace
                             .record(&self.host, format_args!("block {peer} {piece}/{offset}"));
+                        s.received += data.len() as u64;
                     }
                     _ => {}
                 }
