@@ -166,7 +166,7 @@ fn seeder_hosts(
                     }
                 });
                 seeder::spawn_many(
-                    TurmoilNet,
+                    TurmoilNet::default(),
                     content,
                     &spec,
                     &trackers,

@@ -28,11 +28,15 @@ pub fn tracker(
     shared: &Arc<Mutex<Shared>>,
 ) {
     let config = crate::faults::tracker_config(sc);
+    let listed = sc.tracker.peers.clone();
     let (trace, shared) = (trace.clone(), Arc::clone(shared));
     sim.host("tracker", move || {
-        let config = config.clone();
+        let mut config = config.clone();
+        let listed = listed.clone();
         let (trace, shared) = (trace.clone(), Arc::clone(&shared));
         async move {
+            // Running, so every host is registered and the names resolve.
+            config.listed = listed.iter().map(|entry| listed_addr(entry)).collect();
             let observer: tracker_mock::Observer =
                 Arc::new(move |e: tracker_mock::TrackerEvent| {
                     trace.record("tracker", crate::faults::tracker_line(&e));
@@ -50,12 +54,28 @@ pub fn tracker(
                 });
             let tracker = tracker_mock::Tracker::new(config, Some(observer));
             let any = std::net::SocketAddr::from(([0, 0, 0, 0], TRACKER_PORT));
-            Arc::clone(&tracker).serve_http(TurmoilNet, any).await?;
-            tracker.serve_udp(TurmoilNet, any).await?;
+            Arc::clone(&tracker)
+                .serve_http(TurmoilNet::default(), any)
+                .await?;
+            tracker.serve_udp(TurmoilNet::default(), any).await?;
             std::future::pending::<()>().await;
             Ok(())
         }
     });
+}
+
+/// The address a `[tracker] peers` entry names (checked when the scenario was loaded):
+/// `ip:port`, `HOST:PORT`, or a leecher's name for its listening port.
+fn listed_addr(entry: &str) -> std::net::SocketAddr {
+    if let Ok(addr) = entry.parse() {
+        return addr;
+    }
+    match entry.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => {
+            std::net::SocketAddr::new(turmoil::lookup(host), port.parse().unwrap_or(0))
+        }
+        _ => std::net::SocketAddr::new(turmoil::lookup(entry), crate::shared::LEECHER_PORT),
+    }
 }
 
 /// One bitswarm client host of a scenario.
@@ -108,6 +128,7 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
                 tokio::time::sleep(join).await;
             }
             trace.record(&host, "start");
+            let net = TurmoilNet::on(turmoil::lookup(host.as_str()));
             let pieces = meta.info.pieces.len();
             let observer = ClientWatch::new(&host, trace.clone(), opts.engine.max_queue, pieces);
             if let Ok(mut s) = shared.lock() {
@@ -115,17 +136,17 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
             }
             opts.watch = Watch(Some(observer));
             if let Some(setup) = dht {
-                opts.dht = Some(Dht::start(TurmoilNet, setup).await?);
+                opts.dht = Some(Dht::start(TurmoilNet::default(), setup).await?);
             }
             if let Some(setup) = lpd {
-                opts.lpd = Some(Lpd::start(TurmoilNet, setup).await?);
+                opts.lpd = Some(Lpd::start(TurmoilNet::default(), setup).await?);
             }
             if let Some(magnet) = &magnet {
                 let mut stop = stop.clone();
                 let stopped = async move {
                     let _ = stop.wait_for(|done| *done).await;
                 };
-                let fetched = magnet::fetch_metadata(TurmoilNet, magnet, &opts, stopped).await?;
+                let fetched = magnet::fetch_metadata(net, magnet, &opts, stopped).await?;
                 if fetched.meta.info_hash != meta.info_hash {
                     return Err("the fetched metadata has another info-hash".into());
                 }
@@ -136,7 +157,7 @@ pub fn leecher(sim: &mut turmoil::Sim<'_>, l: Leecher) {
             let shutdown = async move {
                 let _ = stop.wait_for(|done| *done).await;
             };
-            let summary = shell::download(TurmoilNet, &meta, opts, shutdown, tx).await?;
+            let summary = shell::download(net, &meta, opts, shutdown, tx).await?;
             trace.record(
                 &host,
                 format_args!(
@@ -184,7 +205,7 @@ pub fn dht_host(sim: &mut turmoil::Sim<'_>, index: usize, spec: &DhtSpec, seed: 
         for k in 0..count {
             let port = DHT_PORT + k as u16;
             let setup = dht_setup(port, seed ^ ((index as u64) << 20) ^ k as u64, bep42);
-            handles.push(Dht::start(TurmoilNet, setup).await?);
+            handles.push(Dht::start(TurmoilNet::default(), setup).await?);
         }
         // The nodes run as long as their handles live.
         std::future::pending::<()>().await;
@@ -240,7 +261,7 @@ pub fn hostile_dht_host(
                         aim: aim.map(|h| bitswarm_client::dht::NodeId(h.0)),
                         seed: seed ^ ((k as u64) << 8),
                     };
-                    tokio::spawn(seeder::dht_node::run(TurmoilNet, setup));
+                    tokio::spawn(seeder::dht_node::run(TurmoilNet::default(), setup));
                 }
                 std::future::pending::<()>().await;
                 Ok(())

@@ -30,6 +30,7 @@ pub fn judge(sc: &Scenario, w: &World, s: &Shared, sim_time: Duration) -> Vec<St
     ));
     judge_counts(sc, s, &mut failures);
     judge_sessions(sc, w, s, &mut failures);
+    judge_self_dials(w, &mut failures);
     judge_min_interval(sc, w, s, &mut failures);
     failures
 }
@@ -169,6 +170,25 @@ fn judge_counts(sc: &Scenario, s: &Shared, failures: &mut Vec<String>) {
     }
     if let Some(min) = e.min_snubs.filter(|min| snubs < *min) {
         failures.push(format!("{snubs} snubs, expected at least {min}"));
+    }
+}
+
+/// No leecher ever dialled its own listening address, whoever named it (a tracker, PEX).
+fn judge_self_dials(w: &World, failures: &mut Vec<String>) {
+    let lines = w.trace.lines();
+    for (name, ip) in &w.leecher_ips {
+        let me = SocketAddr::new(*ip, crate::shared::LEECHER_PORT).to_string();
+        let dialled = lines.iter().any(|line| {
+            let mut words = line.split_whitespace().skip(1);
+            let (host, what, addr) = (words.next(), words.next(), words.next());
+            host == Some(name.as_str())
+                && matches!(what, Some("connect" | "dial-failed"))
+                && addr.is_some_and(|a| a.trim_end_matches(':') == me)
+                && (what == Some("dial-failed") || words.next() == Some("out"))
+        });
+        if dialled {
+            failures.push(format!("{name} dialled its own address {me}"));
+        }
     }
 }
 

@@ -12,7 +12,17 @@ use crate::shaping::Shaped;
 
 /// The simulated network of the current turmoil host.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TurmoilNet;
+pub struct TurmoilNet {
+    /// The host's address, its only interface besides loopback (unknown: none listed).
+    me: Option<IpAddr>,
+}
+
+impl TurmoilNet {
+    /// The network of the host at `ip`, which `local_ips` lists.
+    pub fn on(ip: IpAddr) -> Self {
+        TurmoilNet { me: Some(ip) }
+    }
+}
 
 /// A turmoil TCP listener.
 pub struct TurmoilListener(turmoil::net::TcpListener);
@@ -67,6 +77,10 @@ impl Net for TurmoilNet {
             socket,
             group: Some(group),
         })
+    }
+
+    fn local_ips(&self) -> Vec<IpAddr> {
+        self.me.into_iter().collect()
     }
 
     async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {

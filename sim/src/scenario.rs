@@ -71,6 +71,11 @@ pub struct TrackerSpec {
     pub max_numwant: Option<u32>,
     #[serde(default)]
     pub faults: Vec<TrackerFault>,
+    /// Peers every answer lists first: `NAME` (a leecher, at its listening port),
+    /// `HOST:PORT` (a leecher or `seeders-GROUP`) or an address. Naming a leecher lists it
+    /// in its own answers too, as real trackers do; the judge checks it never dials itself.
+    #[serde(default)]
+    pub peers: Vec<String>,
 }
 
 impl Default for TrackerSpec {
@@ -82,6 +87,7 @@ impl Default for TrackerSpec {
             udp_loss: 0.0,
             max_numwant: None,
             faults: Vec::new(),
+            peers: Vec::new(),
         }
     }
 }
@@ -492,6 +498,16 @@ impl Scenario {
             }
             if h.up == Some(0) || h.down == Some(0) {
                 bail!("[[network.hosts]] {}: a cap must be positive", h.name);
+            }
+        }
+        for entry in &self.tracker.peers {
+            let host = match entry.rsplit_once(':') {
+                _ if entry.parse::<std::net::SocketAddr>().is_ok() => continue,
+                Some((host, port)) if port.parse::<u16>().is_ok() => host,
+                _ => entry.as_str(),
+            };
+            if !known(host) || host == "tracker" {
+                bail!("[tracker] peers names unknown host {host:?}");
             }
         }
         for l in &self.network.links {

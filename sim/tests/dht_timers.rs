@@ -50,7 +50,7 @@ fn the_token_secret_rotates_under_a_ping_flood() -> turmoil::Result {
             config: DhtConfig::default(),
             state: None,
         };
-        let _dht = Dht::start(TurmoilNet, setup).await?;
+        let _dht = Dht::start(TurmoilNet::default(), setup).await?;
         std::future::pending::<()>().await;
         Ok(())
     });

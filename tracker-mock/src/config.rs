@@ -40,6 +40,10 @@ pub struct Config {
     pub seed: u64,
     /// When the tracker misbehaves, and how.
     pub faults: Faults,
+    /// Peers every answer lists first, before the swarm's (of the asker's address family, and
+    /// within the answer's limit): a scripted list, which may name the asker itself, as real
+    /// trackers' answers do.
+    pub listed: Vec<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -51,6 +55,7 @@ impl Default for Config {
             peer_timeout: DEFAULT_PEER_TIMEOUT,
             seed: 0,
             faults: Faults::default(),
+            listed: Vec::new(),
         }
     }
 }

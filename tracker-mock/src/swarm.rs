@@ -187,7 +187,7 @@ pub(crate) enum Family {
 }
 
 impl Family {
-    fn allows(self, addr: &SocketAddr) -> bool {
+    pub(crate) fn allows(self, addr: &SocketAddr) -> bool {
         match self {
             Family::Any => true,
             Family::V4 => addr.is_ipv4(),

@@ -186,7 +186,21 @@ impl Tracker {
                 .min(cap);
             let peers = if answered == Answer::Ok && req.event != Event::Stopped {
                 let me = (&req.peer_id, peer);
-                swarms.peers(&req.info_hash, me, only, now, timeout, limit)
+                let swarm = swarms.peers(&req.info_hash, me, only, now, timeout, limit);
+                let mut peers: Vec<SocketAddr> = Vec::new();
+                for addr in self
+                    .config
+                    .listed
+                    .iter()
+                    .filter(|a| only.allows(a))
+                    .chain(&swarm)
+                {
+                    if !peers.contains(addr) {
+                        peers.push(*addr);
+                    }
+                }
+                peers.truncate(limit);
+                peers
             } else {
                 Vec::new()
             };

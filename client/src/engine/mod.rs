@@ -16,6 +16,7 @@ mod config;
 mod connections;
 mod endgame;
 mod messages;
+pub mod own;
 mod peer;
 mod pex;
 pub mod picker;
@@ -190,6 +191,11 @@ impl Engine {
     /// The port we listen on, for our extended handshake.
     pub fn set_listen_port(&mut self, port: u16) {
         self.listen_port = (port != 0).then_some(port);
+    }
+
+    /// Where we listen: addresses never dialled, whoever names them.
+    pub fn set_own_addresses(&mut self, own: own::OwnAddrs) {
+        self.swarm.set_own(own);
     }
 
     /// Serves `info` (the torrent's info dictionary, exactly as hashed) to peers that ask for

@@ -98,6 +98,8 @@ pub struct Swarm {
     tokens: f64,
     tokens_at: Duration,
     next_expiry: Duration,
+    /// Where we listen: never a candidate.
+    own: super::own::OwnAddrs,
 }
 
 impl Swarm {
@@ -115,7 +117,14 @@ impl Swarm {
             tokens: f64::from(config.dials_per_second.max(1)),
             tokens_at: Duration::ZERO,
             next_expiry: EXPIRY_INTERVAL,
+            own: super::own::OwnAddrs::default(),
         }
+    }
+
+    /// Where we listen; candidates there are dropped now and never learned again.
+    pub fn set_own(&mut self, own: super::own::OwnAddrs) {
+        self.candidates.retain(|addr, _| !own.is_us(*addr));
+        self.own = own;
     }
 
     /// Dials under way.
@@ -140,7 +149,7 @@ impl Swarm {
     /// Learns addresses to dial (a tracker's answer, a magnet's peers, `--peer`).
     pub fn learn(&mut self, now: Duration, addrs: impl IntoIterator<Item = SocketAddr>) {
         for addr in addrs {
-            if self.banned.contains(&addr) || self.is_shunned(now, &addr) {
+            if self.banned.contains(&addr) || self.is_shunned(now, &addr) || self.own.is_us(addr) {
                 continue;
             }
             if let Some(c) = self.candidates.get_mut(&addr) {

@@ -393,6 +393,21 @@ fn unrequested_block_is_waste() {
 }
 
 #[test]
+fn our_own_address_is_never_dialled_whoever_names_it() {
+    let mut e = engine(1);
+    e.set_own_addresses(own::OwnAddrs::new(
+        "0.0.0.0:6881".parse().unwrap(),
+        [addr(6881).ip()],
+    ));
+    let loopback: SocketAddr = "127.0.0.5:6881".parse().unwrap();
+    e.add_peers(t(0), [addr(6881), loopback, addr(6882)]);
+    assert_eq!(drain(&mut e), vec![Action::Connect(addr(6882))]);
+    // Named again later (by PEX, say), still not.
+    e.add_peers(t(1), [addr(6881)]);
+    assert!(drain(&mut e).is_empty());
+}
+
+#[test]
 fn failed_dials_back_off_then_give_up() {
     let mut e = engine(1);
     e.add_peers(t(0), [addr(1)]);

@@ -8,7 +8,7 @@ mod tokio_net;
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -66,6 +66,9 @@ pub trait Net: Clone + Send + Sync + 'static {
         host: &str,
         port: u16,
     ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
+    /// The host's own addresses (every interface's), so the client can tell its own listening
+    /// address among the peers others name. Empty when they cannot be listed.
+    fn local_ips(&self) -> Vec<IpAddr>;
     /// GETs `url` (http or https) and returns the body of a 2xx answer, at most
     /// [`MAX_HTTP_BODY`] bytes, following at most [`MAX_REDIRECTS`] redirects to http or https
     /// (an implementation may follow none). The caller bounds it with a timeout.

@@ -36,6 +36,12 @@ impl Net for TokioNet {
         Ok(stream)
     }
 
+    fn local_ips(&self) -> Vec<std::net::IpAddr> {
+        if_addrs::get_if_addrs()
+            .map(|interfaces| interfaces.iter().map(if_addrs::Interface::ip).collect())
+            .unwrap_or_default()
+    }
+
     async fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
         tokio::net::TcpListener::bind(addr).await
     }

@@ -33,6 +33,7 @@ use crate::PeerId;
 use super::announce::{self, Command, Counters};
 use super::observe::{Trace, Watch};
 use super::{conn, dial, listen, Event, Options};
+use crate::engine::own::OwnAddrs;
 
 /// Connections open at once while fetching metadata: a few are enough to spread the pieces,
 /// more only help when many peers do not offer metadata.
@@ -112,6 +113,8 @@ struct Phase<N: Net> {
     /// Addresses to dial, in arrival order; `tried` holds every address ever queued.
     queue: std::collections::VecDeque<SocketAddr>,
     tried: BTreeSet<SocketAddr>,
+    /// Where we listen: never dialled.
+    own: OwnAddrs,
     dialing: usize,
     tracker_peers: mpsc::UnboundedReceiver<Vec<SocketAddr>>,
     watch: Watch,
@@ -142,6 +145,7 @@ impl<N: Net> Phase<N> {
             .await
             .map_err(|(addr, source)| MagnetError::Listen { addr, source })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let own = OwnAddrs::new(SocketAddr::new(opts.listen.ip(), port), net.local_ips());
         let listen_task = listen::spawn::<N>(listener, ctx.clone());
         let (tracker_tx, tracker_peers) = mpsc::unbounded_channel();
         let tracker_tx_dht = tracker_tx.clone();
@@ -179,6 +183,7 @@ impl<N: Net> Phase<N> {
             greeted: BTreeSet::new(),
             queue: Default::default(),
             tried: BTreeSet::new(),
+            own,
             dialing: 0,
             tracker_peers,
             watch: opts.watch.clone(),
@@ -241,6 +246,9 @@ impl<N: Net> Phase<N> {
 
     fn add_peers(&mut self, peers: impl IntoIterator<Item = SocketAddr>) {
         for addr in peers {
+            if self.own.is_us(addr) {
+                continue;
+            }
             if self.tried.len() < 10_000 && self.tried.insert(addr) {
                 self.queue.push_back(addr);
             }

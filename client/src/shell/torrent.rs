@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::engine::own::OwnAddrs;
 use crate::engine::{Action, Checked, Engine, PeerKey, Rate, Reason};
 use crate::metainfo::Metainfo;
 use crate::net::{Listener, Net};
@@ -188,6 +189,8 @@ impl<'a, N: Net> Torrent<'a, N> {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         info!(port, "listening");
         engine.set_listen_port(port);
+        let listening = SocketAddr::new(opts.listen.ip(), port);
+        engine.set_own_addresses(OwnAddrs::new(listening, net.local_ips()));
         let listen_task = listen::spawn::<N>(listener, ctx.clone());
         let (tracker_tx, tracker_peers) = mpsc::unbounded_channel();
         if !meta.info.private {

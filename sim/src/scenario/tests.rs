@@ -151,6 +151,8 @@ fn host_caps_and_links_name_known_hosts() {
     "#;
     let ok = "hosts = [{ name = \"seeders-dsl\", up = \"300K\" }, { name = \"tracker\", down = 5 }]\nlinks = [{ a = \"client\", b = \"seeders-dsl\", latency_ms = 100 }]";
     let sc = super::Scenario::from_toml(&format!("{base}{ok}")).unwrap();
+    let listed = "\n[tracker]\npeers = [\"client\", \"seeders-dsl:7000\", \"10.0.0.1:5\"]";
+    assert!(super::Scenario::from_toml(&format!("{base}{ok}{listed}")).is_ok());
     assert_eq!(sc.network.hosts[0].up, Some(300 << 10));
     for (bad, why) in [
         ("hosts = [{ name = \"seeders-x\", up = 1 }]", "unknown host"),
@@ -166,6 +168,8 @@ fn host_caps_and_links_name_known_hosts() {
             "hosts = [{ name = \"client\", up = \"fast\" }]",
             "not a number",
         ),
+        ("[tracker]\npeers = [\"nobody\"]", "unknown host"),
+        ("[tracker]\npeers = [\"seeders-x:7000\"]", "unknown host"),
     ] {
         let err = format!(
             "{:#}",

@@ -74,6 +74,10 @@ impl Net for DeadNet {
     type Listener = NoListener;
     type Udp = DeadUdp;
 
+    fn local_ips(&self) -> Vec<std::net::IpAddr> {
+        Vec::new()
+    }
+
     async fn connect(&self, _addr: SocketAddr) -> io::Result<DuplexStream> {
         std::future::pending().await
     }

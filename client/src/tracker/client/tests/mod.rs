@@ -180,6 +180,10 @@ impl Net for FakeNet {
     type Listener = NoListener;
     type Udp = FakeUdp;
 
+    fn local_ips(&self) -> Vec<std::net::IpAddr> {
+        Vec::new()
+    }
+
     async fn connect(&self, _addr: SocketAddr) -> io::Result<DuplexStream> {
         Err(io::ErrorKind::ConnectionRefused.into())
     }
