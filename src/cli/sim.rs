@@ -16,6 +16,13 @@ pub struct Args {
     sweep: Option<SimCommand>,
     /// Scenario files to run.
     scenarios: Vec<PathBuf>,
+    #[command(flatten)]
+    run: RunOpts,
+}
+
+/// How to run scenarios and what to write about them (`sim` and `sim matrix`).
+#[derive(Debug, clap::Args)]
+struct RunOpts {
     /// Run with this seed instead of the scenario's own.
     #[arg(long)]
     seed: Option<u64>,
@@ -54,15 +61,8 @@ struct MatrixArgs {
     /// Print the named cases as scenario files instead of running them.
     #[arg(long)]
     print: bool,
-    /// Run with this seed instead of the case's own.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Write the trace to this file.
-    #[arg(long)]
-    trace: Option<PathBuf>,
-    /// Write an HTML page drawing the run (one case only).
-    #[arg(long, value_name = "OUT.html")]
-    report: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunOpts,
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -99,12 +99,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         let sc = Scenario::load(path).map_err(Failure::bad_input)?;
         scenarios.push((sc, path.display().to_string()));
     }
-    run_all(
-        &scenarios,
-        args.seed,
-        args.trace.as_deref(),
-        args.report.as_deref(),
-    )
+    run_all(&scenarios, &args.run)
 }
 
 /// `sim matrix`: lists, prints or runs cases of the transfer matrix.
@@ -136,22 +131,14 @@ fn matrix(args: MatrixArgs) -> Result<ExitCode, Failure> {
         let sc = case.scenario().map_err(Failure::failed)?;
         scenarios.push((sc, format!("matrix {name}")));
     }
-    run_all(
-        &scenarios,
-        args.seed,
-        args.trace.as_deref(),
-        args.report.as_deref(),
-    )
+    run_all(&scenarios, &args.run)
 }
 
-/// Runs each scenario (named for its replay command) with `seed` or its own; writes the
-/// traces, one after another, to `trace`, and the report of the only one to `report`.
-fn run_all(
-    scenarios: &[(Scenario, String)],
-    seed: Option<u64>,
-    trace: Option<&Path>,
-    report: Option<&Path>,
-) -> Result<ExitCode, Failure> {
+/// Runs each scenario (named for its replay command) with `opts.seed` or its own; writes the
+/// traces, one after another, to `opts.trace`, and the report of the only one to
+/// `opts.report`.
+fn run_all(scenarios: &[(Scenario, String)], opts: &RunOpts) -> Result<ExitCode, Failure> {
+    let (seed, trace, report) = (opts.seed, opts.trace.as_deref(), opts.report.as_deref());
     if report.is_some() && scenarios.len() != 1 {
         return Err(Failure::bad_input(anyhow::anyhow!(
             "--report draws one run: name one scenario"

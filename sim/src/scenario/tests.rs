@@ -106,20 +106,25 @@ fn a_fault_may_wait_for_progress_and_for_the_fault_before_it() {
     assert_eq!((restart.after_s, restart.at_verified), (2.0, None));
 }
 
+/// A small scenario whose `[expect]` table is open at the end, for tests to finish.
+const SMALL: &str = r#"
+    name = "x"
+    seed = 1
+    [torrent]
+    name = "a"
+    piece_length = 16384
+    files = [["a", 100000]]
+    [[seeders]]
+    name = "dsl"
+    [[leechers]]
+    name = "client"
+    [expect]
+    complete = ["client"]
+"#;
+
 #[test]
 fn time_bounds_must_be_positive() {
-    let base = r#"
-        name = "x"
-        seed = 1
-        [torrent]
-        name = "a"
-        piece_length = 16384
-        files = [["a", 100000]]
-        [[leechers]]
-        name = "client"
-        [expect]
-        complete = ["client"]
-    "#;
+    let base = SMALL;
     assert!(super::Scenario::from_toml(&format!("{base}within_s = 10\nwall_s = 5")).is_ok());
     for bad in [
         "within_s = 0",
@@ -133,22 +138,7 @@ fn time_bounds_must_be_positive() {
 
 #[test]
 fn host_caps_and_links_name_known_hosts() {
-    let base = r#"
-        name = "x"
-        seed = 1
-        [torrent]
-        name = "a"
-        piece_length = 16384
-        files = [["a", 100000]]
-        [[seeders]]
-        name = "dsl"
-        [[leechers]]
-        name = "client"
-        [expect]
-        complete = ["client"]
-        within_s = 10
-        [network]
-    "#;
+    let base = format!("{SMALL}within_s = 10\n[network]\n");
     let ok = "hosts = [{ name = \"seeders-dsl\", up = \"300K\" }, { name = \"tracker\", down = 5 }]\nlinks = [{ a = \"client\", b = \"seeders-dsl\", latency_ms = 100 }]";
     let sc = super::Scenario::from_toml(&format!("{base}{ok}")).unwrap();
     let listed = "\n[tracker]\npeers = [\"client\", \"seeders-dsl:7000\", \"10.0.0.1:5\"]";
