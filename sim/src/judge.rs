@@ -175,18 +175,22 @@ fn judge_counts(sc: &Scenario, s: &Shared, failures: &mut Vec<String>) {
 
 /// No leecher ever dialled its own listening address, whoever named it (a tracker, PEX).
 fn judge_self_dials(w: &World, failures: &mut Vec<String>) {
-    let lines = w.trace.lines();
+    let dialled: std::collections::BTreeSet<(String, String)> = w.trace.with_lines(|lines| {
+        lines
+            .iter()
+            .filter_map(|l| crate::trace::Line::parse(l))
+            .filter_map(|l| match l.words.as_slice() {
+                ["connect", addr, "out"] => Some((l.host.to_string(), addr.to_string())),
+                ["dial-failed", addr, ..] => {
+                    Some((l.host.to_string(), addr.trim_end_matches(':').to_string()))
+                }
+                _ => None,
+            })
+            .collect()
+    });
     for (name, ip) in &w.leecher_ips {
         let me = SocketAddr::new(*ip, crate::shared::LEECHER_PORT).to_string();
-        let dialled = lines.iter().any(|line| {
-            let mut words = line.split_whitespace().skip(1);
-            let (host, what, addr) = (words.next(), words.next(), words.next());
-            host == Some(name.as_str())
-                && matches!(what, Some("connect" | "dial-failed"))
-                && addr.is_some_and(|a| a.trim_end_matches(':') == me)
-                && (what == Some("dial-failed") || words.next() == Some("out"))
-        });
-        if dialled {
+        if dialled.contains(&(name.clone(), me.clone())) {
             failures.push(format!("{name} dialled its own address {me}"));
         }
     }

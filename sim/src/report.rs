@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use serde_json::{json, Value};
 
+use crate::trace::Line;
 use crate::{Outcome, Scenario};
 
 /// The page, with `/*DATA*/` where the run's JSON goes.
@@ -32,24 +33,6 @@ pub fn render(sc: &Scenario, o: &Outcome, replay: &str) -> String {
     // `</` inside a script element would end it early; JSON allows `<\/`.
     let json = data.to_string().replace("</", "<\\/");
     PAGE.replace("/*DATA*/", &json)
-}
-
-/// One parsed trace line: time, host, what happened.
-struct Line<'a> {
-    t: f64,
-    host: &'a str,
-    words: Vec<&'a str>,
-}
-
-fn parse(line: &str) -> Option<Line<'_>> {
-    let mut it = line.split_whitespace();
-    let t = it.next()?.parse().ok()?;
-    let host = it.next()?;
-    Some(Line {
-        t,
-        host,
-        words: it.collect(),
-    })
 }
 
 /// Bytes received per time bin.
@@ -89,7 +72,7 @@ fn data(sc: &Scenario, o: &Outcome, replay: &str) -> Value {
             None => peer.to_string(),
         }
     };
-    let lines: Vec<Line> = o.trace.iter().filter_map(|l| parse(l)).collect();
+    let lines: Vec<Line> = o.trace.iter().filter_map(|l| Line::parse(l)).collect();
     let mut w = Walk::default();
     for l in &lines {
         let client = leechers.contains(l.host);

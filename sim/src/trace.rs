@@ -43,16 +43,47 @@ impl Recorder {
 
     /// Every line so far.
     pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+        self.with_lines(<[String]>::to_vec)
+    }
+
+    /// `f` of the lines so far, without copying them.
+    pub fn with_lines<R>(&self, f: impl FnOnce(&[String]) -> R) -> R {
+        match self.lines.lock() {
+            Ok(lines) => f(&lines),
+            Err(_) => f(&[]),
+        }
     }
 
     /// The hex SHA-1 of all lines, each followed by a newline.
     pub fn hash(&self) -> String {
         let mut h = Sha1::new();
-        for line in self.lines() {
-            h.update(line.as_bytes());
-            h.update(b"\n");
-        }
+        self.with_lines(|lines| {
+            for line in lines {
+                h.update(line.as_bytes());
+                h.update(b"\n");
+            }
+        });
         hex::encode(h.finalize())
+    }
+}
+
+/// A trace line taken apart: simulated time, host, and the words of the event.
+pub struct Line<'a> {
+    pub t: f64,
+    pub host: &'a str,
+    pub words: Vec<&'a str>,
+}
+
+impl Line<'_> {
+    /// `line` taken apart, if it has the trace's shape.
+    pub fn parse(line: &str) -> Option<Line<'_>> {
+        let mut it = line.split_whitespace();
+        let t = it.next()?.parse().ok()?;
+        let host = it.next()?;
+        Some(Line {
+            t,
+            host,
+            words: it.collect(),
+        })
     }
 }
