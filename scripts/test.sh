@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-libtorrent opentracker transmission-cli transmission-daemon aria2 mktorrent chromium)
+packages=(python3-libtorrent opentracker transmission-cli transmission-daemon aria2 mktorrent chromium groff-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,4 +17,9 @@ fn demo_downloads_verifies_and_bans_the_liar() {
         "{text}"
     );
     assert_eq!(text.matches("  ok  ").count(), 3, "{text}");
+    assert!(
+        !out.stdout.contains(&0x1b),
+        "escape codes in a pipe: {text}"
+    );
+    assert!(!out.stderr.contains(&0x1b), "escape codes in a pipe");
 }

@@ -58,15 +58,13 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         creation_date: Some(creation_date()),
     };
     let total = layout.total_length();
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "hashing {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .map_err(|e| Failure::failed(anyhow::anyhow!("progress bar template: {e}")))?,
-    );
+    let style = indicatif::ProgressStyle::with_template(
+        "hashing {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    )
+    .map_err(|e| Failure::failed(anyhow::anyhow!("progress bar template: {e}")))?;
+    let bar = super::term::bar_with(total, style);
     let torrent = create::create(&layout, &opts, &|n| bar.inc(n)).map_err(classify)?;
-    bar.finish_and_clear();
+    super::term::clear(&bar);
     std::fs::write(&args.output, &torrent).map_err(|e| {
         Failure::failed(anyhow::anyhow!(
             "cannot write {}: {e}",

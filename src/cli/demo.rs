@@ -4,6 +4,7 @@
 //! blocks it sends), downloads a generated 256 MiB torrent from them with the real client into
 //! a temporary folder, checks every file against the generator's digest, and tells the story.
 
+use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -25,17 +26,36 @@ const SIZES: [(&str, u64); 3] = [
     ("demo/notes.bin", (56 << 20) + 12_345),
 ];
 
-/// Records what is worth telling.
+/// Records what is worth telling, and tells a ban as it happens when someone is watching.
 #[derive(Default)]
 struct Story {
     banned: Mutex<Vec<SocketAddr>>,
     failed_pieces: Mutex<u32>,
+    /// The seeder that lies, to name it when it is banned.
+    liar: Option<SocketAddr>,
+    /// A person watches the live progress: bans are printed when they happen, not at the end.
+    live: bool,
+}
+
+impl Story {
+    /// The line that tells of a ban.
+    fn ban_line(&self, addr: SocketAddr) -> String {
+        let who = if Some(addr) == self.liar {
+            " (the corrupting seeder)"
+        } else {
+            ""
+        };
+        format!("banned {addr}{who}")
+    }
 }
 
 impl Observer for Story {
     fn record(&self, event: Trace<'_>) {
         match event {
             Trace::Banned(addr) => {
+                if self.live {
+                    super::term::println(&self.ban_line(addr));
+                }
                 if let Ok(mut b) = self.banned.lock() {
                     b.push(addr);
                 }
@@ -117,13 +137,23 @@ async fn demo() -> anyhow::Result<ExitCode> {
 
     let dir = tempfile::tempdir()?;
     let meta = content.metainfo(&trackers);
-    let story = Arc::new(Story::default());
+    let live = std::io::stderr().is_terminal();
+    let story = Arc::new(Story {
+        liar,
+        live,
+        ..Story::default()
+    });
     let mut opts = Options::new(dir.path().to_path_buf(), 7);
     opts.listen = SocketAddr::new(loopback, 0);
     opts.watch = Watch(Some(story.clone()));
-    let (tx, _rx) = watch::channel(Progress::default());
+    let (tx, rx) = watch::channel(Progress::default());
     println!("downloading {} with bitswarm...", meta.info.name);
-    let summary = shell::download(net, &meta, opts, std::future::pending(), tx).await?;
+    let bar = live.then(|| tokio::spawn(super::run_torrent::progress_bar(rx)));
+    let summary = shell::download(net, &meta, opts, std::future::pending(), tx).await;
+    if let Some(bar) = bar {
+        let _ = bar.await;
+    }
+    let summary = summary?;
     for h in handles {
         h.abort();
     }
@@ -150,13 +180,10 @@ async fn demo() -> anyhow::Result<ExitCode> {
         format_size((summary.downloaded as f64 / secs.max(0.001)) as u64),
         format_size(summary.wasted),
     );
-    for addr in &banned {
-        let who = if Some(*addr) == liar {
-            " (the corrupting seeder)"
-        } else {
-            ""
-        };
-        println!("banned {addr}{who}");
+    if !live {
+        for addr in &banned {
+            println!("{}", story.ban_line(*addr));
+        }
     }
     let liar_banned = liar.is_some_and(|l| banned.contains(&l));
     if summary.complete && intact && liar_banned {

@@ -7,9 +7,11 @@ mod demo;
 pub mod display;
 mod download;
 mod info;
+mod manpages;
 mod run_torrent;
 mod seed;
 mod sim;
+pub mod term;
 mod tracker;
 mod units;
 
@@ -56,6 +58,8 @@ enum Command {
     Demo,
     /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
+    /// Write the man pages of bitswarm and its subcommands into a folder.
+    Manpages(manpages::Args),
 }
 
 /// Exit code 1: the job failed (download incomplete, scenario expectation unmet).
@@ -103,6 +107,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Sim(args) => sim::run(args),
         Command::Demo => demo::run(),
         Command::Completions(args) => completions::run(args),
+        Command::Manpages(args) => manpages::run(args),
     }
 }
 
@@ -111,17 +116,19 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
 /// [`Failure`] (exit 2) whose message is clap's first paragraph on one line, because errors
 /// are one line here and the usage block clap adds would hide it.
 pub fn parse() -> Result<Cli, Failure> {
-    Cli::try_parse().map_err(|e| {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    Cli::try_parse_from(&args).map_err(|e| {
         let help = e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
         if help || !e.use_stderr() {
             e.exit();
         }
-        Failure::bad_input(anyhow::anyhow!(usage_line(&e)))
+        Failure::bad_input(anyhow::anyhow!(usage_line(&e, &args)))
     })
 }
 
-/// Clap's error without its `error: ` prefix, tips and usage, joined into one line.
-fn usage_line(e: &clap::Error) -> String {
+/// Clap's error on one line: its first paragraph without the `error: ` prefix, clap's
+/// suggestion if it has one, and the help to read (`try 'bitswarm download --help'`).
+fn usage_line(e: &clap::Error, args: &[std::ffi::OsString]) -> String {
     let text = e.render().to_string();
     let first = text.split("\n\n").next().unwrap_or_default();
     let first = first.strip_prefix("error: ").unwrap_or(first);
@@ -130,7 +137,44 @@ fn usage_line(e: &clap::Error) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    lines.join(" ")
+    let mut line = lines.join(" ");
+    if let Some(similar) = suggestion(e) {
+        line.push_str(&format!(" (did you mean '{similar}'?)"));
+    }
+    line.push_str(&format!("; try '{} --help'", command_path(args)));
+    line
+}
+
+/// The subcommand or flag clap found closest to a misspelt one.
+fn suggestion(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    [ContextKind::SuggestedSubcommand, ContextKind::SuggestedArg]
+        .into_iter()
+        .find_map(|kind| match e.get(kind)? {
+            ContextValue::String(s) => Some(s.clone()),
+            ContextValue::Strings(v) => v.first().cloned(),
+            _ => None,
+        })
+}
+
+/// The command whose usage was wrong, `bitswarm download` say: the subcommands named in
+/// `args` (the whole command line) before its first operand.
+fn command_path(args: &[std::ffi::OsString]) -> String {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut path = vec!["bitswarm".to_string()];
+    for arg in args.iter().skip(1) {
+        let Some(arg) = arg.to_str() else { break };
+        if arg.starts_with('-') {
+            continue;
+        }
+        let Some(sub) = command.find_subcommand(arg).cloned() else {
+            break;
+        };
+        path.push(sub.get_name().to_string());
+        command = sub;
+    }
+    path.join(" ")
 }
 
 impl Cli {
@@ -147,17 +191,16 @@ impl Cli {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings, or errors only when quiet).
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings, or errors only when quiet),
+/// above any progress bar, in colour only on a terminal and without `NO_COLOR`.
 pub fn init_tracing(quiet: bool) {
     let default = if quiet { "error" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only for a person: escape codes in a log file or a pipe are noise.
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
+        .with_writer(term::AboveBars)
+        .with_ansi(term::colour_stderr())
         .init();
 }
 

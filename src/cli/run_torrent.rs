@@ -5,7 +5,6 @@ use std::io::IsTerminal;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use bitswarm_client::dht::node::DhtConfig;
 use bitswarm_client::net::TokioNet;
@@ -361,28 +360,16 @@ pub fn rand_seed() -> u64 {
     RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
-/// A bar in the house style: spinner, percent, bar, then `{msg}` for the caller's details.
-pub fn styled_bar(length: u64, template_tail: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(length);
-    let template = format!("{{spinner}} {{percent:>3}}% [{{bar:30}}] {template_tail}");
-    let style = indicatif::ProgressStyle::with_template(&template)
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
-}
-
 /// Draws percent, rates, ratio, peers and ETA until the run ends (the sender is dropped).
-async fn progress_bar(mut rx: watch::Receiver<Progress>) {
-    let bar = styled_bar(0, "{bytes}/{total_bytes} {msg}");
+pub async fn progress_bar(mut rx: watch::Receiver<Progress>) {
+    let bar = super::term::bar(0, "{bytes}/{total_bytes} {msg}");
     while rx.changed().await.is_ok() {
         let p = *rx.borrow();
         bar.set_length(p.total_length);
         bar.set_position(p.total_length - p.left);
         bar.set_message(progress_message(&p));
     }
-    bar.finish_and_clear();
+    super::term::clear(&bar);
 }
 
 /// The details after the bar: what the torrent is doing, then its rates and peers.
@@ -402,8 +389,16 @@ fn progress_message(p: &Progress) -> String {
     let eta = p
         .left
         .checked_div(p.download_rate)
+        .map(|_| p.left.div_ceil(p.download_rate))
         .map_or_else(|| "-".to_string(), |s| format!("{s}s"));
-    format!("down {}/s {up} eta {eta}", format_size(p.download_rate))
+    let mut line = format!("down {}/s {up} eta {eta}", format_size(p.download_rate));
+    if p.wasted > 0 {
+        line.push_str(&format!(" wasted {}", format_size(p.wasted)));
+    }
+    if p.banned > 0 {
+        line.push_str(&format!(" banned {}", p.banned));
+    }
+    line
 }
 
 #[cfg(test)]
@@ -424,6 +419,12 @@ mod tests {
         assert_eq!(
             progress_message(&p),
             "down 512.00 KiB/s up 1.00 KiB/s ratio 0.50 peers 3 eta 2s"
+        );
+        p.wasted = 48 << 10;
+        p.banned = 1;
+        assert_eq!(
+            progress_message(&p),
+            "down 512.00 KiB/s up 1.00 KiB/s ratio 0.50 peers 3 eta 2s wasted 48.00 KiB banned 1"
         );
         p.left = 0;
         assert_eq!(

@@ -62,7 +62,7 @@ fn check_complete(meta: &Metainfo, dir: &Path, show: bool) -> Result<(), Failure
         Failure::bad_input(anyhow::anyhow!("{}: cannot seed there: {e}", dir.display()))
     })?;
     let pieces = meta.info.geometry().piece_count();
-    let bar = show.then(|| run_torrent::styled_bar(u64::from(pieces), "{pos}/{len} checking"));
+    let bar = show.then(|| super::term::bar(u64::from(pieces), "{pos}/{len} checking"));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let tick = |_: u32| {
         if let Some(bar) = &bar {
@@ -71,7 +71,7 @@ fn check_complete(meta: &Metainfo, dir: &Path, show: bool) -> Result<(), Failure
     };
     let have = resume::restore(&files, &meta.info_hash, &meta.info.pieces, threads, &tick);
     if let Some(bar) = bar {
-        bar.finish_and_clear();
+        super::term::clear(&bar);
     }
     let present = have.count_ones();
     if present < pieces {

@@ -4,6 +4,7 @@
 pub mod fixture;
 pub mod peers;
 pub mod process;
+pub mod pty;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

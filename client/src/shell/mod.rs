@@ -133,6 +133,10 @@ pub struct Progress {
     pub download_rate: u64,
     pub upload_rate: u64,
     pub peers: usize,
+    /// Bytes received and thrown away (failed pieces, duplicates), as in [`Summary`].
+    pub wasted: u64,
+    /// Peers banned for corrupt data so far.
+    pub banned: u64,
     /// Pieces verified at start-up (checking existing data) before downloading begins.
     pub checking: bool,
 }

@@ -496,6 +496,8 @@ impl<'a, N: Net> Torrent<'a, N> {
                 download_rate: self.rate.per_second(t),
                 upload_rate: self.up_rate.per_second(t),
                 peers: self.engine.peer_count(),
+                wasted: stats.wasted,
+                banned: stats.banned,
                 checking: false,
             });
         }
