@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::net::TurmoilNet;
 use crate::scenario::{LeecherSpec, Scenario, TrackerKind};
-use crate::shared::{Shared, LEECHER_PORT, TRACKER_PORT};
+use crate::shared::{Shared, LEECHER_PORT};
 use crate::trace::Recorder;
 
 /// What the driver and the judge need of a built world, besides the simulation itself.
@@ -45,11 +45,7 @@ pub fn build(sc: &Scenario, seed: u64) -> anyhow::Result<(turmoil::Sim<'static>,
         piece_length: sc.torrent.piece_length,
     };
     let content = Arc::new(Content::new(seed, layout).context("torrent layout")?);
-    let trackers: Vec<Vec<String>> = match sc.tracker.kind {
-        TrackerKind::Http => vec![vec![format!("http://tracker:{TRACKER_PORT}/announce")]],
-        TrackerKind::Udp => vec![vec![format!("udp://tracker:{TRACKER_PORT}")]],
-        TrackerKind::None => Vec::new(),
-    };
+    let trackers = sc.tracker.announce_list();
     let (stop, stop_rx) = watch::channel(false);
     let mut world = World {
         seed,
@@ -73,8 +69,8 @@ pub fn build(sc: &Scenario, seed: u64) -> anyhow::Result<(turmoil::Sim<'static>,
         ))
         .tcp_capacity(4096)
         .build();
-    if sc.tracker.kind != TrackerKind::None {
-        crate::hosts::tracker(&mut sim, sc, &world.trace, &world.shared);
+    for host in sc.tracker.hosts() {
+        crate::hosts::tracker(&mut sim, sc, host, &world.trace, &world.shared);
     }
     dht_hosts(&mut sim, sc, &world);
     seeder_hosts(&mut sim, sc, &world, &content, &trackers);
@@ -89,9 +85,12 @@ pub fn build(sc: &Scenario, seed: u64) -> anyhow::Result<(turmoil::Sim<'static>,
         .iter()
         .map(|l| (l.name.clone(), sim.lookup(l.name.as_str())))
         .collect();
-    if sc.tracker.kind == TrackerKind::Udp && sc.tracker.udp_loss > 0.0 {
-        for l in &sc.leechers {
-            sim.set_link_fail_rate("tracker", l.name.as_str(), sc.tracker.udp_loss);
+    if sc.tracker.udp_loss > 0.0 {
+        let udp = sc.tracker.hosts().into_iter();
+        for host in udp.filter(|h| h.kind == TrackerKind::Udp) {
+            for l in &sc.leechers {
+                sim.set_link_fail_rate(host.name, l.name.as_str(), sc.tracker.udp_loss);
+            }
         }
     }
     crate::shaping::set_caps(

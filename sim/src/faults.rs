@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use tracker_mock::{Answer, Config, FaultKind, FaultWindow, Faults, TrackerEvent};
+use tracker_mock::{Config, FaultKind, FaultWindow, Faults, TrackerEvent};
 
-use crate::scenario::{Scenario, TrackerFault};
+use crate::scenario::tracker::url;
+use crate::scenario::{Scenario, TrackerFault, TrackerKind};
 
-/// The mock tracker's configuration for a scenario.
-pub fn tracker_config(sc: &Scenario) -> Config {
+/// The mock tracker's configuration for a tracker host of a scenario with `faults`.
+pub fn tracker_config(sc: &Scenario, faults: &[TrackerFault]) -> Config {
     let defaults = Config::default();
     Config {
         interval: sc.tracker.interval_s,
@@ -16,7 +17,7 @@ pub fn tracker_config(sc: &Scenario) -> Config {
         max_numwant: sc.tracker.max_numwant.unwrap_or(defaults.max_numwant),
         seed: sc.seed,
         faults: Faults {
-            windows: sc.tracker.faults.iter().map(window).collect(),
+            windows: faults.iter().map(window).collect(),
         },
         ..defaults
     }
@@ -31,6 +32,7 @@ pub fn window(f: &TrackerFault) -> FaultWindow {
         TrackerFault::NoPeers(_) => FaultKind::NoPeers,
         TrackerFault::Failure(w) => FaultKind::Failure(w.message.clone()),
         TrackerFault::HttpError(w) => FaultKind::HttpError(w.status),
+        TrackerFault::Redirect(r) => FaultKind::Redirect(url(&r.to, TrackerKind::Http)),
     };
     let (from, until) = f.window();
     FaultWindow {
@@ -43,16 +45,7 @@ pub fn window(f: &TrackerFault) -> FaultWindow {
 
 /// A trace line for what the tracker did.
 pub fn tracker_line(e: &TrackerEvent) -> String {
-    let answer = match e.answered {
-        Answer::Ok => "ok".to_string(),
-        Answer::NoPeers => "no-peers".to_string(),
-        Answer::Failure => "failure".to_string(),
-        Answer::Timeout => "timeout".to_string(),
-        Answer::Garbage => "garbage".to_string(),
-        Answer::Down => "down".to_string(),
-        Answer::HttpError(s) => format!("http-{s}"),
-        Answer::Rejected => "rejected".to_string(),
-    };
+    let answer = e.answered.to_string();
     format!(
         "{} announce {:?} from {} left={} -> {answer} peers={}",
         e.protocol, e.event, e.peer, e.left, e.peers

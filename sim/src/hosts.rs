@@ -15,33 +15,38 @@ use bitswarm_client::Metainfo;
 use tokio::sync::watch;
 
 use crate::net::TurmoilNet;
-use crate::scenario::{DhtSpec, HostileDht, NetFault, Scenario};
+use crate::scenario::{DhtSpec, HostileDht, NetFault, Scenario, TrackerHost};
 use crate::shared::{Shared, TRACKER_PORT};
 use crate::trace::Recorder;
 use crate::watch::ClientWatch;
 
-/// The mock tracker, HTTP and UDP on one host, with the scenario's faults.
+/// A mock tracker, HTTP and UDP on one host (whatever its kind, as real trackers often
+/// serve both), with that host's faults.
 pub fn tracker(
     sim: &mut turmoil::Sim<'_>,
     sc: &Scenario,
+    host: TrackerHost<'_>,
     trace: &Recorder,
     shared: &Arc<Mutex<Shared>>,
 ) {
-    let config = crate::faults::tracker_config(sc);
+    let config = crate::faults::tracker_config(sc, host.faults);
     let listed = sc.tracker.peers.clone();
+    let name = host.name.to_string();
     let (trace, shared) = (trace.clone(), Arc::clone(shared));
-    sim.host("tracker", move || {
+    sim.host(host.name, move || {
         let mut config = config.clone();
         let listed = listed.clone();
+        let name = name.clone();
         let (trace, shared) = (trace.clone(), Arc::clone(&shared));
         async move {
             // Running, so every host is registered and the names resolve.
             config.listed = listed.iter().map(|entry| listed_addr(entry)).collect();
             let observer: tracker_mock::Observer =
                 Arc::new(move |e: tracker_mock::TrackerEvent| {
-                    trace.record("tracker", crate::faults::tracker_line(&e));
+                    trace.record(&name, crate::faults::tracker_line(&e));
                     if let Ok(mut s) = shared.lock() {
                         s.announces.push(crate::shared::Announce {
+                            tracker: name.clone(),
                             at: e.at,
                             peer: e.peer,
                             event: e.event,

@@ -1,6 +1,7 @@
 //! Judging a finished run against its scenario's expectations: the observers' invariants, each
 //! leecher's completion, digests and waste, what happened to each seeder group, and trading.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -32,31 +33,65 @@ pub fn judge(sc: &Scenario, w: &World, s: &Shared, sim_time: Duration) -> Vec<St
     judge_sessions(sc, w, s, &mut failures);
     judge_self_dials(w, &mut failures);
     judge_min_interval(sc, w, s, &mut failures);
+    judge_trackers(sc, w, s, &mut failures);
     failures
 }
 
-/// With a `min interval`, no leecher re-announces (a regular announce) sooner than that after
-/// an answered announce of its own.
+/// With a `min interval`, no leecher re-announces (a regular announce) to a tracker sooner
+/// than that after an answered announce of its own there.
 fn judge_min_interval(sc: &Scenario, w: &World, s: &Shared, failures: &mut Vec<String>) {
     let Some(min) = sc.tracker.min_interval_s else {
         return;
     };
     let min = Duration::from_secs(u64::from(min));
-    for (name, ip) in &w.leecher_ips {
-        let mine = s.announces.iter().filter(|a| a.peer.ip() == *ip);
-        let mut last_answered: Option<Duration> = None;
-        for a in mine {
-            let regular = a.event == bitswarm_client::tracker::Event::None;
-            if let Some(last) = last_answered.filter(|last| regular && a.at < *last + min) {
-                failures.push(format!(
-                    "{name} re-announced {:.1}s after its last answered announce, min interval {}s",
-                    (a.at - last).as_secs_f64(),
-                    min.as_secs()
-                ));
+    for tracker in sc.tracker.hosts() {
+        for (name, ip) in &w.leecher_ips {
+            let mine = s
+                .announces
+                .iter()
+                .filter(|a| a.peer.ip() == *ip && a.tracker == tracker.name);
+            let mut last_answered: Option<Duration> = None;
+            for a in mine {
+                let regular = a.event == bitswarm_client::tracker::Event::None;
+                if let Some(last) = last_answered.filter(|last| regular && a.at < *last + min) {
+                    failures.push(format!(
+                        "{name} re-announced to {} {:.1}s after its last answered announce \
+                         there, min interval {}s",
+                        tracker.name,
+                        (a.at - last).as_secs_f64(),
+                        min.as_secs()
+                    ));
+                }
+                if a.answered {
+                    last_answered = Some(a.at);
+                }
             }
-            if a.answered {
-                last_answered = Some(a.at);
-            }
+        }
+    }
+}
+
+/// Which trackers answered the leechers, and which they never asked.
+fn judge_trackers(sc: &Scenario, w: &World, s: &Shared, failures: &mut Vec<String>) {
+    let from_leecher =
+        |a: &&crate::shared::Announce| w.leecher_ips.values().any(|ip| a.peer.ip() == *ip);
+    let leechers: Vec<&crate::shared::Announce> = s.announces.iter().filter(from_leecher).collect();
+    if let Some(want) = &sc.expect.trackers_answered {
+        let want: BTreeSet<&str> = want.iter().map(String::as_str).collect();
+        let got: BTreeSet<&str> = leechers
+            .iter()
+            .filter(|a| a.answered)
+            .map(|a| a.tracker.as_str())
+            .collect();
+        if got != want {
+            failures.push(format!(
+                "trackers that answered a leecher: {got:?}, expected {want:?}"
+            ));
+        }
+    }
+    for name in &sc.expect.trackers_unasked {
+        let asked = leechers.iter().filter(|a| &a.tracker == name).count();
+        if asked > 0 {
+            failures.push(format!("{name} was asked {asked} times, expected never"));
         }
     }
 }

@@ -1,10 +1,11 @@
 //! [`Net`] on turmoil's simulated sockets: TCP (under per-host caps, `shaping`), UDP,
-//! turmoil's DNS, HTTP GET with hyper, and multicast emulated over a list of hosts.
+//! turmoil's DNS, HTTP GET with hyper (following redirects under the client's one policy),
+//! and multicast emulated over a list of hosts.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use bitswarm_client::net::{HttpError, Listener, Net, Udp, MAX_HTTP_BODY};
+use bitswarm_client::net::{follow_redirect, HttpError, Listener, Net, Udp, MAX_HTTP_BODY};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 
@@ -99,14 +100,39 @@ impl Net for TurmoilNet {
     }
 
     async fn http_get(&self, url: &str) -> Result<Vec<u8>, HttpError> {
-        let parsed = url::Url::parse(url).map_err(|_| HttpError::InvalidUrl(url.into()))?;
-        if parsed.scheme() != "http" {
-            return Err(HttpError::InvalidUrl(url.into()));
+        let mut url = url::Url::parse(url).map_err(|_| HttpError::InvalidUrl(url.into()))?;
+        let mut followed = 0;
+        loop {
+            let response = self.request(&url).await?;
+            let status = response.status();
+            if status.is_redirection() {
+                url = redirect_target(&url, &response)?;
+                follow_redirect(followed, url.scheme())
+                    .map_err(|refused| HttpError::Redirect(refused.to_string()))?;
+                followed += 1;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(HttpError::Status(status.as_u16()));
+            }
+            return read_body(response).await;
         }
-        let host = parsed
+    }
+}
+
+impl TurmoilNet {
+    /// Sends one GET for `url` (http only: the simulator has no TLS) on a new connection.
+    async fn request(
+        &self,
+        url: &url::Url,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, HttpError> {
+        if url.scheme() != "http" {
+            return Err(HttpError::InvalidUrl(url.to_string()));
+        }
+        let host = url
             .host_str()
-            .ok_or_else(|| HttpError::InvalidUrl(url.into()))?;
-        let port = parsed.port_or_known_default().unwrap_or(80);
+            .ok_or_else(|| HttpError::InvalidUrl(url.to_string()))?;
+        let port = url.port_or_known_default().unwrap_or(80);
         let addr = self
             .resolve(host, port)
             .await
@@ -123,34 +149,53 @@ impl Net for TurmoilNet {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let target = match parsed.query() {
-            Some(q) => format!("{}?{q}", parsed.path()),
-            None => parsed.path().to_string(),
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
         };
         let request = http::Request::get(target)
             .header(http::header::HOST, host)
             .body(Empty::<bytes::Bytes>::new())
             .map_err(|e| HttpError::Transport(e.to_string()))?;
-        let response = sender
+        sender
             .send_request(request)
             .await
-            .map_err(|e| HttpError::Transport(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(HttpError::Status(response.status().as_u16()));
-        }
-        let mut body = response.into_body();
-        let mut out = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| HttpError::Transport(e.to_string()))?;
-            if let Some(chunk) = frame.data_ref() {
-                if out.len() + chunk.len() > MAX_HTTP_BODY {
-                    return Err(HttpError::TooLarge);
-                }
-                out.extend_from_slice(chunk);
-            }
-        }
-        Ok(out)
+            .map_err(|e| HttpError::Transport(e.to_string()))
     }
+}
+
+/// Where a redirect from `url` points, resolved against it.
+fn redirect_target(
+    url: &url::Url,
+    response: &hyper::Response<hyper::body::Incoming>,
+) -> Result<url::Url, HttpError> {
+    response
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|location| location.to_str().ok())
+        .and_then(|location| url.join(location).ok())
+        .ok_or_else(|| {
+            HttpError::Redirect(format!(
+                "status {} without a usable location",
+                response.status().as_u16()
+            ))
+        })
+}
+
+/// The body of an answer, at most [`MAX_HTTP_BODY`] bytes.
+async fn read_body(response: hyper::Response<hyper::body::Incoming>) -> Result<Vec<u8>, HttpError> {
+    let mut body = response.into_body();
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| HttpError::Transport(e.to_string()))?;
+        if let Some(chunk) = frame.data_ref() {
+            if out.len() + chunk.len() > MAX_HTTP_BODY {
+                return Err(HttpError::TooLarge);
+            }
+            out.extend_from_slice(chunk);
+        }
+    }
+    Ok(out)
 }
 
 impl Listener for TurmoilListener {

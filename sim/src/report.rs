@@ -95,7 +95,10 @@ fn data(sc: &Scenario, o: &Outcome, replay: &str) -> Value {
                 let bins = w.bytes.entry((l.host, label(peer))).or_default();
                 *bins.entry(slot).or_default() += block_len(p, off);
             }
-            _ => w.events.extend(event(l, client, &label)),
+            _ => {
+                let tracker = sc.tracker.is_host(l.host);
+                w.events.extend(event(l, client, tracker, &label));
+            }
         }
     }
     thin_events(&mut w.events);
@@ -158,11 +161,11 @@ fn points(bins: &Bins, bin: f64) -> Vec<(f64, f64)> {
 }
 
 /// The timeline event a trace line stands for, if any: `{t, host, kind, text}`.
-fn event(l: &Line, client: bool, label: &dyn Fn(&str) -> String) -> Option<Value> {
+fn event(l: &Line, client: bool, tracker: bool, label: &dyn Fn(&str) -> String) -> Option<Value> {
     let kind = match (l.host, l.words.first().copied()?) {
         ("sim", "crash" | "restart") => "crash",
         ("sim", _) => "fault",
-        ("tracker", _) => "tracker",
+        _ if tracker => "tracker",
         (_, "choked-by") if client => "choke",
         (_, "unchoked-by") if client => "unchoke",
         (_, "ban") if client => "ban",

@@ -9,8 +9,10 @@ use anyhow::{bail, Context as _};
 use serde::Deserialize;
 
 mod fault_types;
+pub mod tracker;
 
 pub use fault_types::{NetFault, TrackerFault, When};
+pub use tracker::{MoreTracker, TrackerHost, TrackerKind, TrackerSpec};
 
 /// One scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,66 +48,6 @@ pub struct TorrentSpec {
     pub piece_length: u64,
     /// `[path, size]` pairs; one file whose path equals `name` makes a single-file torrent.
     pub files: Vec<(String, u64)>,
-}
-
-/// Which tracker the swarm uses, and how it misbehaves.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrackerSpec {
-    /// `http`, `udp` or `none` (then leechers are given the seeders' addresses directly).
-    #[serde(default = "default_tracker_kind")]
-    pub kind: TrackerKind,
-    /// Re-announce interval the tracker asks for, in seconds.
-    #[serde(default = "default_interval")]
-    pub interval_s: u32,
-    /// The `min interval` the tracker asks for (HTTP only; default: none). The judge checks
-    /// that no leecher re-announced sooner after an answered announce.
-    #[serde(default)]
-    pub min_interval_s: Option<u32>,
-    /// Probability that a UDP datagram between the tracker and a leecher is lost.
-    #[serde(default)]
-    pub udp_loss: f64,
-    /// The most peers one answer carries (default: the mock tracker's); `1` makes every
-    /// other peer something the clients must learn another way (PEX).
-    #[serde(default)]
-    pub max_numwant: Option<u32>,
-    #[serde(default)]
-    pub faults: Vec<TrackerFault>,
-    /// Peers every answer lists first: `NAME` (a leecher, at its listening port),
-    /// `HOST:PORT` (a leecher or `seeders-GROUP`) or an address. Naming a leecher lists it
-    /// in its own answers too, as real trackers do; the judge checks it never dials itself.
-    #[serde(default)]
-    pub peers: Vec<String>,
-}
-
-impl Default for TrackerSpec {
-    fn default() -> Self {
-        TrackerSpec {
-            kind: TrackerKind::Http,
-            interval_s: default_interval(),
-            min_interval_s: None,
-            udp_loss: 0.0,
-            max_numwant: None,
-            faults: Vec::new(),
-            peers: Vec::new(),
-        }
-    }
-}
-
-fn default_tracker_kind() -> TrackerKind {
-    TrackerKind::Http
-}
-
-fn default_interval() -> u32 {
-    60
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TrackerKind {
-    Http,
-    Udp,
-    None,
 }
 
 /// A DHT made of `hosts` simulated hosts running `nodes_per_host` bitswarm DHT nodes each, on
@@ -170,7 +112,7 @@ pub struct NetworkSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostCaps {
-    /// The host: a leecher's name, `seeders-GROUP`, or `tracker`.
+    /// The host: a leecher's name, `seeders-GROUP`, or a tracker host.
     pub name: String,
     #[serde(default, deserialize_with = "seeder::behaviour::rate::deserialize")]
     pub up: Option<u64>,
@@ -377,6 +319,15 @@ pub struct Expect {
     /// `starts_complete` origin, proves the others trade among themselves.
     #[serde(default)]
     pub leechers_upload_at_most: std::collections::BTreeMap<String, f64>,
+    /// The tracker hosts that answered a leecher's announce (with peers or a valid empty
+    /// list), exactly: with several tiers, faults and redirects, proves the leechers found
+    /// the ones that work, and only them.
+    #[serde(default)]
+    pub trackers_answered: Option<Vec<String>>,
+    /// Tracker hosts no leecher may have announced to: with a working tracker in an earlier
+    /// tier, proves later tiers are left alone (BEP 12).
+    #[serde(default)]
+    pub trackers_unasked: Vec<String>,
 }
 
 impl Scenario {
@@ -460,6 +411,25 @@ impl Scenario {
             }
         }
         self.check_network()?;
+        self.tracker.check(|name| {
+            self.leechers.iter().any(|l| l.name == name)
+                || self
+                    .seeders
+                    .iter()
+                    .any(|g| format!("seeders-{}", g.name) == name)
+                || name.starts_with("dht-")
+        })?;
+        for name in self
+            .expect
+            .trackers_answered
+            .iter()
+            .flatten()
+            .chain(&self.expect.trackers_unasked)
+        {
+            if !self.tracker.is_host(name) {
+                bail!("expectation names unknown tracker {name:?}");
+            }
+        }
         if self.expect.within_s <= 0.0 || self.expect.wall_s.is_some_and(|w| w <= 0.0) {
             bail!("expect.within_s and expect.wall_s must be positive");
         }
@@ -490,7 +460,7 @@ impl Scenario {
                     .seeders
                     .iter()
                     .any(|g| format!("seeders-{}", g.name) == name)
-                || (name == "tracker" && self.tracker.kind != TrackerKind::None)
+                || self.tracker.is_host(name)
         };
         for h in &self.network.hosts {
             if !known(&h.name) {
@@ -506,7 +476,7 @@ impl Scenario {
                 Some((host, port)) if port.parse::<u16>().is_ok() => host,
                 _ => entry.as_str(),
             };
-            if !known(host) || host == "tracker" {
+            if !known(host) || self.tracker.is_host(host) {
                 bail!("[tracker] peers names unknown host {host:?}");
             }
         }

@@ -10,7 +10,7 @@ use bitswarm_client::shell::Summary;
 
 use crate::watch::ClientWatch;
 
-/// The port the tracker listens on (HTTP and UDP).
+/// The port every tracker host listens on (HTTP and UDP).
 pub const TRACKER_PORT: u16 = 6969;
 /// The port leechers listen on.
 pub const LEECHER_PORT: u16 = 6881;
@@ -26,13 +26,15 @@ pub struct Shared {
     pub seeder_uploads: BTreeMap<String, u64>,
     /// What each free-riding seeder (group, port) fetched.
     pub free_riders: BTreeMap<(String, u16), FreeRider>,
-    /// Every announce the tracker received, in order.
+    /// Every announce the trackers received, in order.
     pub announces: Vec<Announce>,
 }
 
-/// One announce the tracker received.
+/// One announce a tracker received.
 #[derive(Debug, Clone)]
 pub struct Announce {
+    /// The tracker host.
+    pub tracker: String,
     /// Simulated time.
     pub at: Duration,
     pub peer: SocketAddr,

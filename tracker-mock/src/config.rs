@@ -68,10 +68,17 @@ impl Config {
             if window.until.is_some_and(|until| until <= window.from) {
                 return Err(ConfigError::EmptyWindow { index });
             }
-            if let FaultKind::HttpError(status) = window.kind {
-                if !(400..=599).contains(&status) {
+            match &window.kind {
+                FaultKind::HttpError(status) if !(400..=599).contains(status) => {
+                    let status = *status;
                     return Err(ConfigError::NotAnErrorStatus { index, status });
                 }
+                FaultKind::Redirect(to)
+                    if !(to.starts_with("http://") || to.starts_with("https://")) =>
+                {
+                    return Err(ConfigError::NotAnHttpUrl { index });
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -84,6 +91,12 @@ pub enum ConfigError {
     /// A window whose `until` is not after its `from` would never be active: surely a typo.
     #[error("fault window {index}: `until` is not after `from`")]
     EmptyWindow {
+        /// The window's position in [`Faults::windows`].
+        index: usize,
+    },
+    /// `redirect` points somewhere an HTTP client cannot go.
+    #[error("fault window {index}: a redirect must go to an http:// or https:// url")]
+    NotAnHttpUrl {
         /// The window's position in [`Faults::windows`].
         index: usize,
     },
@@ -165,12 +178,22 @@ pub enum FaultKind {
     /// Answers HTTP requests with this status (400..=599, see [`Config::validate`]) and no
     /// bencode; UDP is unaffected.
     HttpError(u16),
+    /// Answers HTTP announces with `302 Found` to this URL (an http or https one, see
+    /// [`Config::validate`]), the request's query carried along as load balancers do, and
+    /// does not register the peer; UDP is unaffected.
+    Redirect(String),
 }
 
 impl FaultKind {
     /// Whether this kind changes anything for `protocol`.
     pub fn applies_to(&self, protocol: Protocol) -> bool {
-        !matches!((self, protocol), (FaultKind::HttpError(_), Protocol::Udp))
+        !matches!(
+            (self, protocol),
+            (
+                FaultKind::HttpError(_) | FaultKind::Redirect(_),
+                Protocol::Udp
+            )
+        )
     }
 }
 

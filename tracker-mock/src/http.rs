@@ -11,7 +11,7 @@ use bitswarm_client::tracker::http as codec;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
@@ -155,7 +155,27 @@ fn reply(tracker: &Tracker, source: IpAddr, method: &Method, uri: &Uri) -> Reply
         }
         FaultKind::Down => Reply::Close,
         FaultKind::Timeout => Reply::Hold(until),
+        FaultKind::Redirect(to) => Reply::Send(redirect(&to, query)),
     }
+}
+
+/// A `302 Found` to `to` with the request's `query` carried along.
+fn redirect(to: &str, query: &str) -> Response<Full<Bytes>> {
+    let location = match (query.is_empty(), to.contains('?')) {
+        (true, _) => to.to_string(),
+        (false, false) => format!("{to}?{query}"),
+        (false, true) => format!("{to}&{query}"),
+    };
+    let mut response = text(StatusCode::FOUND, "moved\n");
+    match HeaderValue::from_str(&location) {
+        Ok(value) => {
+            response.headers_mut().insert(LOCATION, value);
+        }
+        // Validation admits only http(s) URLs, but a query is the client's: a header that
+        // cannot carry it is a redirect without a location, which clients refuse.
+        Err(_) => debug!("http tracker: redirect location is not a header value"),
+    }
+    response
 }
 
 /// The body of a normal announce answer (also the answer under `NoPeers`): the announce

@@ -69,6 +69,8 @@ pub enum Answer {
     Down,
     /// An HTTP error status ([`FaultKind::HttpError`]).
     HttpError(u16),
+    /// Sent elsewhere ([`FaultKind::Redirect`]).
+    Redirect,
     /// Refused by the protocol rather than by a fault: a UDP announce with an unknown or expired
     /// connection id.
     Rejected,
@@ -85,6 +87,7 @@ impl Answer {
             Some(FaultKind::Garbage) => Answer::Garbage,
             Some(FaultKind::Down) => Answer::Down,
             Some(FaultKind::HttpError(status)) => Answer::HttpError(*status),
+            Some(FaultKind::Redirect(_)) => Answer::Redirect,
         }
     }
 }
@@ -99,6 +102,7 @@ impl fmt::Display for Answer {
             Answer::Garbage => f.write_str("garbage"),
             Answer::Down => f.write_str("down"),
             Answer::HttpError(status) => write!(f, "http-{status}"),
+            Answer::Redirect => f.write_str("redirect"),
             Answer::Rejected => f.write_str("rejected"),
         }
     }

@@ -22,6 +22,29 @@ pub const MAX_HTTP_BODY: usize = 4 * 1024 * 1024;
 /// redirect once or twice; more is a loop or a trap, and each hop costs a connection.
 pub const MAX_REDIRECTS: usize = 3;
 
+/// Why a redirect is not followed (see [`follow_redirect`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectRefused {
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooMany,
+    #[error("redirect to a `{0}` url")]
+    Scheme(String),
+}
+
+/// The one redirect policy of every [`Net`]: after `followed` redirects, the next one (to a
+/// URL of `scheme`) is followed only if it is at most the [`MAX_REDIRECTS`]th and goes to
+/// `http` or `https`. A tracker (or whoever took over its domain) must not send us around
+/// in circles or to `file://`.
+pub fn follow_redirect(followed: usize, scheme: &str) -> Result<(), RedirectRefused> {
+    if !matches!(scheme, "http" | "https") {
+        Err(RedirectRefused::Scheme(scheme.to_owned()))
+    } else if followed >= MAX_REDIRECTS {
+        Err(RedirectRefused::TooMany)
+    } else {
+        Ok(())
+    }
+}
+
 /// Why an HTTP GET did not produce a body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
@@ -96,4 +119,19 @@ pub trait Udp: Send + Sync + 'static {
         buf: &mut [u8],
     ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send;
     fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_are_followed_three_times_to_http_or_https_only() {
+        assert_eq!(follow_redirect(0, "http"), Ok(()));
+        assert_eq!(follow_redirect(2, "https"), Ok(()));
+        assert_eq!(follow_redirect(3, "http"), Err(RedirectRefused::TooMany));
+        let scheme = |s: &str| Err(RedirectRefused::Scheme(s.to_owned()));
+        assert_eq!(follow_redirect(0, "file"), scheme("file"));
+        assert_eq!(follow_redirect(0, "udp"), scheme("udp"));
+    }
 }

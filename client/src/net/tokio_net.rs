@@ -3,7 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use super::{HttpError, Listener, Net, Udp, MAX_HTTP_BODY, MAX_REDIRECTS};
+use super::{follow_redirect, HttpError, Listener, Net, RedirectRefused, Udp, MAX_HTTP_BODY};
 
 /// The real network.
 #[derive(Clone)]
@@ -91,28 +91,15 @@ impl Net for TokioNet {
     }
 }
 
-/// Follows at most [`MAX_REDIRECTS`] redirects, and only to `http` or `https`: a tracker (or
-/// whoever took over its domain) must not send us around in circles or to `file://`.
+/// Follows redirects as [`follow_redirect`] allows.
 fn redirect_policy(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
     // `previous` holds the first URL and every redirect already followed.
     let followed = attempt.previous().len().saturating_sub(1);
     let scheme = attempt.url().scheme().to_owned();
-    if !matches!(scheme.as_str(), "http" | "https") {
-        attempt.error(RedirectRefused::Scheme(scheme))
-    } else if followed >= MAX_REDIRECTS {
-        attempt.error(RedirectRefused::TooMany)
-    } else {
-        attempt.follow()
+    match follow_redirect(followed, &scheme) {
+        Ok(()) => attempt.follow(),
+        Err(refused) => attempt.error(refused),
     }
-}
-
-/// Why [`redirect_policy`] stopped following, carried through reqwest's error back to us.
-#[derive(Debug, thiserror::Error)]
-enum RedirectRefused {
-    #[error("more than {MAX_REDIRECTS} redirects")]
-    TooMany,
-    #[error("redirect to a `{0}` url")]
-    Scheme(String),
 }
 
 /// A redirect that reqwest handed back instead of following: it does so, without asking

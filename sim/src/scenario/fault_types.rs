@@ -21,6 +21,9 @@ pub enum TrackerFault {
     Failure(FailureWindow),
     /// An HTTP error status (HTTP trackers only).
     HttpError(StatusWindow),
+    /// A `302 Found` to another tracker host of the scenario (`to`, an HTTP one), as a
+    /// tracker moved behind a load balancer answers (HTTP trackers only).
+    Redirect(RedirectWindow),
 }
 
 /// When a tracker fault lasts.
@@ -52,6 +55,15 @@ pub struct StatusWindow {
     pub status: u16,
 }
 
+/// A `redirect` window and the tracker host it sends announces to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectWindow {
+    pub from_s: f64,
+    pub until_s: Option<f64>,
+    pub to: String,
+}
+
 fn scripted_failure() -> String {
     "scripted failure".to_string()
 }
@@ -70,6 +82,7 @@ impl TrackerFault {
             | TrackerFault::NoPeers(w) => (w.from_s, w.until_s),
             TrackerFault::Failure(f) => (f.from_s, f.until_s),
             TrackerFault::HttpError(h) => (h.from_s, h.until_s),
+            TrackerFault::Redirect(r) => (r.from_s, r.until_s),
         }
     }
 }

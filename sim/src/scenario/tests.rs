@@ -168,3 +168,83 @@ fn host_caps_and_links_name_known_hosts() {
         assert!(err.contains(why), "{bad}: {err}");
     }
 }
+
+/// A small valid scenario with `tracker` as its tracker section.
+fn with_tracker(tracker: &str) -> anyhow::Result<super::Scenario> {
+    super::Scenario::from_toml(&format!(
+        r#"
+        name = "t"
+        seed = 1
+        [torrent]
+        name = "d"
+        piece_length = 16384
+        files = [["d", 40000]]
+        {tracker}
+        [[seeders]]
+        name = "s"
+        [[leechers]]
+        name = "client"
+        [expect]
+        complete = ["client"]
+        within_s = 10
+        "#
+    ))
+}
+
+#[test]
+fn more_trackers_are_listed_by_tier_and_their_checks_hold() {
+    let sc = with_tracker(
+        r#"
+        [tracker]
+        kind = "udp"
+        [[tracker.more]]
+        name = "late"
+        tier = 2
+        [[tracker.more]]
+        name = "beside"
+        kind = "udp"
+        [[tracker.more]]
+        name = "hidden"
+        listed = false
+        faults = [{ kind = "redirect", from_s = 0, to = "late" }]
+        "#,
+    )
+    .expect("valid");
+    assert_eq!(
+        sc.tracker.announce_list(),
+        [
+            vec!["udp://tracker:6969", "udp://beside:6969"],
+            vec!["http://late:6969/announce"],
+        ]
+    );
+    let refused = [
+        // A redirect from a UDP tracker, to a UDP one, to nowhere.
+        r#"[tracker]
+        kind = "udp"
+        faults = [{ kind = "redirect", from_s = 0, to = "b" }]
+        [[tracker.more]]
+        name = "b""#,
+        r#"[tracker]
+        faults = [{ kind = "redirect", from_s = 0, to = "b" }]
+        [[tracker.more]]
+        name = "b"
+        kind = "udp""#,
+        r#"[tracker]
+        faults = [{ kind = "redirect", from_s = 0, to = "nowhere" }]"#,
+        // Names taken, kinds that are no tracker, more trackers without a first one.
+        r#"[[tracker.more]]
+        name = "client""#,
+        r#"[[tracker.more]]
+        name = "tracker""#,
+        r#"[[tracker.more]]
+        name = "x"
+        kind = "none""#,
+        r#"[tracker]
+        kind = "none"
+        [[tracker.more]]
+        name = "x""#,
+    ];
+    for text in refused {
+        assert!(with_tracker(text).is_err(), "accepted: {text}");
+    }
+}

@@ -231,6 +231,45 @@ async fn every_fault_replies_as_documented_then_the_tracker_recovers() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_redirect_carries_the_query_and_leaves_the_swarm_alone() {
+    let (tracker, events) = tracker(vec![FaultWindow {
+        from: secs(0),
+        until: None,
+        kind: FaultKind::Redirect("http://moved:6969/announce".into()),
+        protocol: None,
+    }]);
+    let a = announce_target(&req(1, 6881, 5, Event::Started));
+    let Reply::Send(response) = get(&tracker, "10.0.0.1", &a) else {
+        panic!("expected a response");
+    };
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers().get(LOCATION).unwrap().to_str().unwrap();
+    let query = a.split_once('?').unwrap().1;
+    assert_eq!(location, format!("http://moved:6969/announce?{query}"));
+    assert!(tracker.swarm(&InfoHash([1; 20])).is_empty());
+    let answered: Vec<Answered> = events.lock().unwrap().iter().map(|e| e.answered).collect();
+    assert_eq!(answered, [Answered::Redirect]);
+    // A UDP announce is not redirected: the fault is HTTP's alone.
+    let kind = FaultKind::Redirect("http://moved:6969/announce".into());
+    assert!(kind.applies_to(Protocol::Http) && !kind.applies_to(Protocol::Udp));
+}
+
+#[test]
+fn a_redirect_goes_to_an_http_url() {
+    let mut config = Config::default();
+    config.faults.windows.push(FaultWindow {
+        from: secs(0),
+        until: None,
+        kind: FaultKind::Redirect("file:///etc/passwd".into()),
+        protocol: None,
+    });
+    assert!(matches!(
+        config.validate(),
+        Err(crate::config::ConfigError::NotAnHttpUrl { index: 0 })
+    ));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_held_request_lets_go_when_its_window_ends() {
     let started = Instant::now();
     hold(Some(started + secs(7))).await;
