@@ -88,10 +88,19 @@ fn judge_trackers(sc: &Scenario, w: &World, s: &Shared, failures: &mut Vec<Strin
             ));
         }
     }
+    let asked = |name: &str| leechers.iter().filter(|a| a.tracker == name).count();
     for name in &sc.expect.trackers_unasked {
-        let asked = leechers.iter().filter(|a| &a.tracker == name).count();
-        if asked > 0 {
-            failures.push(format!("{name} was asked {asked} times, expected never"));
+        let n = asked(name);
+        if n > 0 {
+            failures.push(format!("{name} was asked {n} times, expected never"));
+        }
+    }
+    for (name, most) in &sc.expect.tracker_announces_at_most {
+        let n = asked(name);
+        if n > *most {
+            failures.push(format!(
+                "{name} got {n} announces from leechers, at most {most}"
+            ));
         }
     }
 }

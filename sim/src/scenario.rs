@@ -328,6 +328,10 @@ pub struct Expect {
     /// tier, proves later tiers are left alone (BEP 12).
     #[serde(default)]
     pub trackers_unasked: Vec<String>,
+    /// Per tracker host, the most announces it may receive from all leechers in all: proves
+    /// a client does not hammer a tracker (a redirect loop, retries without backoff).
+    #[serde(default)]
+    pub tracker_announces_at_most: std::collections::BTreeMap<String, usize>,
 }
 
 impl Scenario {
@@ -425,6 +429,7 @@ impl Scenario {
             .iter()
             .flatten()
             .chain(&self.expect.trackers_unasked)
+            .chain(self.expect.tracker_announces_at_most.keys())
         {
             if !self.tracker.is_host(name) {
                 bail!("expectation names unknown tracker {name:?}");
