@@ -339,6 +339,75 @@ impl Content {
         }
         out
     }
+
+    /// Where the file at `path` first differs from file `index` of this content, its length
+    /// included, or `None` when it holds exactly those bytes: a byte-for-byte check, stronger
+    /// than comparing digests and cheaper (no hashing), in 1 MiB chunks spread over the cores.
+    pub fn first_difference(
+        &self,
+        index: usize,
+        path: &std::path::Path,
+    ) -> std::io::Result<Option<u64>> {
+        let start = self.geometry.file_offset(index);
+        let len = self.geometry.file_length(index);
+        let file = std::fs::File::open(path)?;
+        let actual = file.metadata()?.len();
+        let common = actual.min(len);
+        let chunks = common.div_ceil(STREAM_CHUNK as u64);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get() as u64)
+            .min(chunks)
+            .max(1);
+        let per = chunks.div_ceil(threads) * STREAM_CHUNK as u64;
+        let found: Vec<std::io::Result<Option<u64>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let range = (t * per).min(common)..((t + 1) * per).min(common);
+                    let file = &file;
+                    s.spawn(move || self.compare_range(file, start, range))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(r) => r,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        });
+        let mut first = (actual != len).then_some(common);
+        for at in found {
+            if let Some(at) = at? {
+                first = Some(first.map_or(at, |f| f.min(at)));
+            }
+        }
+        Ok(first)
+    }
+
+    /// The first offset in `range` of `file` (file `start` of the stream) whose byte differs.
+    fn compare_range(
+        &self,
+        file: &std::fs::File,
+        start: u64,
+        range: std::ops::Range<u64>,
+    ) -> std::io::Result<Option<u64>> {
+        use std::os::unix::fs::FileExt;
+        let mut want = vec![0u8; STREAM_CHUNK];
+        let mut got = vec![0u8; STREAM_CHUNK];
+        let mut at = range.start;
+        while at < range.end {
+            let n = (range.end - at).min(STREAM_CHUNK as u64) as usize;
+            let (want, got) = (&mut want[..n], &mut got[..n]);
+            file.read_exact_at(got, at)?;
+            self.read(start + at, want);
+            if want != got {
+                let i = want.iter().zip(got.iter()).position(|(a, b)| a != b);
+                return Ok(Some(at + i.unwrap_or(0) as u64));
+            }
+            at += n as u64;
+        }
+        Ok(None)
+    }
 }
 
 /// The `info` dictionary for `layout` with `hashes`, built like `bitswarm create` builds it.

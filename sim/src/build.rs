@@ -29,8 +29,8 @@ pub struct World {
     /// The leechers' folders, `dirs/<leecher>`.
     pub dirs: tempfile::TempDir,
     pub meta: Arc<Metainfo>,
-    /// The SHA-256 of every file of the generated content, in torrent order.
-    pub digests: Vec<String>,
+    /// The generated content, which every leecher's files must equal byte for byte.
+    pub content: Arc<Content>,
     /// Each seeder group's host address.
     pub group_ips: BTreeMap<String, IpAddr>,
     /// Each leecher's host address.
@@ -54,7 +54,7 @@ pub fn build(sc: &Scenario, seed: u64) -> anyhow::Result<(turmoil::Sim<'static>,
         stop,
         dirs: tempfile::tempdir().context("temporary directory")?,
         meta: Arc::new(content.metainfo(&trackers)),
-        digests: content.file_sha256s(),
+        content: Arc::clone(&content),
         group_ips: BTreeMap::new(),
         leecher_ips: BTreeMap::new(),
     };

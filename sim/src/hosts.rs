@@ -90,7 +90,7 @@ pub struct Leecher {
     pub join: Duration,
     pub opts: Options,
     pub meta: Arc<Metainfo>,
-    /// Start from this magnet link rather than `meta` (which the digests still come from).
+    /// Start from this magnet link rather than `meta` (which the expected bytes still come from).
     pub magnet: Option<bitswarm_client::Magnet>,
     /// Run a DHT node with this setup.
     pub dht: Option<DhtSetup>,

@@ -1,5 +1,5 @@
 //! Judging a finished run against its scenario's expectations: the observers' invariants, each
-//! leecher's completion, digests and waste, what happened to each seeder group, and trading.
+//! leecher's completion, files and waste, what happened to each seeder group, and trading.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -105,20 +105,20 @@ fn judge_trackers(sc: &Scenario, w: &World, s: &Shared, failures: &mut Vec<Strin
     }
 }
 
-/// A leecher that must complete: every file's digest, and its waste and resume bounds.
+/// A leecher that must complete: every file's bytes, and its waste and resume bounds.
 fn judge_leecher(sc: &Scenario, w: &World, s: &Shared, name: &str, failures: &mut Vec<String>) {
     let Some(sum) = s.summaries.get(name).filter(|sum| sum.complete) else {
         failures.push(format!("{name} did not complete"));
         return;
     };
     let dir = w.dirs.path().join(name);
-    for (i, want) in w.digests.iter().enumerate() {
+    for i in 0..w.content.geometry().file_count() {
         let file = w.meta.info.file_path(i);
         let path = dir.join(&file);
-        match sha256_file(&path) {
-            Ok(got) if &got == want => {}
-            Ok(got) => failures.push(format!(
-                "{name}: {} has digest {got}, expected {want}",
+        match w.content.first_difference(i, &path) {
+            Ok(None) => {}
+            Ok(Some(at)) => failures.push(format!(
+                "{name}: {} differs from the content from byte {at} on",
                 file.display()
             )),
             Err(e) => failures.push(format!("{name}: {}: {e}", path.display())),

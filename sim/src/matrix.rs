@@ -4,7 +4,7 @@
 //! A case's name lists its value on each axis (`p16k-one-clean-fresh-http-honest-torrent`);
 //! [`Case::parse`] reads it back, and [`Case::toml`] writes the scenario file it stands for,
 //! which is loaded through the same checks as a hand-written one. The expectations follow from
-//! the axes: the client completes with every digest right within a time bound, a corrupting
+//! the axes: the client completes with every file right within a time bound, a corrupting
 //! seeder is banned and nobody else is, a crash keeps what was verified, and waste stays
 //! within a bound that depends on the piece size and on whether anyone corrupts.
 //!

@@ -240,7 +240,7 @@ pub struct LeecherSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// Leechers that must finish with every file's digest equal to the generator's.
+    /// Leechers that must finish with every file equal to the generator's bytes.
     pub complete: Vec<String>,
     /// Simulated seconds by which they must have finished.
     pub within_s: f64,

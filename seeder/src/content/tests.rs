@@ -266,3 +266,52 @@ fn a_large_torrent_costs_no_memory_until_read() {
     let tail = bytes(&c, (64 << 30) - 8, 8);
     assert_eq!(tail, c.word(((64u64 << 30) - 8) / 8).to_le_bytes());
 }
+
+#[test]
+fn a_file_differs_where_its_first_wrong_byte_is() {
+    // Three chunks and a bit, so the comparison is spread over threads and chunk ends.
+    let len = 3 * STREAM_CHUNK as u64 + 777;
+    let c = Content::new(3, layout(&[("a.bin", 100), ("b.bin", len)], 1 << 20)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.bin");
+    let good = bytes(&c, 100, len as usize);
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(c.first_difference(1, &path).unwrap(), None);
+    for at in [
+        0,
+        1,
+        STREAM_CHUNK as u64 - 1,
+        2 * STREAM_CHUNK as u64 + 5,
+        len - 1,
+    ] {
+        let mut bad = good.clone();
+        bad[at as usize] ^= 0x20;
+        std::fs::write(&path, &bad).unwrap();
+        assert_eq!(
+            c.first_difference(1, &path).unwrap(),
+            Some(at),
+            "flip at {at}"
+        );
+    }
+    // Two flips: the first one is reported, whichever thread finds the other.
+    let mut bad = good.clone();
+    bad[len as usize - 3] ^= 1;
+    bad[STREAM_CHUNK + 9] ^= 1;
+    std::fs::write(&path, &bad).unwrap();
+    assert_eq!(
+        c.first_difference(1, &path).unwrap(),
+        Some(STREAM_CHUNK as u64 + 9)
+    );
+    // A short file differs where it ends; a long one where the content ends.
+    std::fs::write(&path, &good[..1000]).unwrap();
+    assert_eq!(c.first_difference(1, &path).unwrap(), Some(1000));
+    let mut long = good.clone();
+    long.push(0);
+    std::fs::write(&path, &long).unwrap();
+    assert_eq!(c.first_difference(1, &path).unwrap(), Some(len));
+    // An empty file of the content, and a missing one.
+    let empty = Content::new(3, layout(&[("e", 0), ("f", 1)], 1 << 20)).unwrap();
+    std::fs::write(&path, b"").unwrap();
+    assert_eq!(empty.first_difference(0, &path).unwrap(), None);
+    assert!(c.first_difference(1, &dir.path().join("missing")).is_err());
+}
