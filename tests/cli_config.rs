@@ -37,13 +37,7 @@ fn bad_flags_are_one_line_and_exit_2() {
         &["seed", "x.torrent", "dir", "--max-up", "lots"],
         &["completions", "tcsh"],
     ];
-    let mut transcript = String::new();
-    for args in cases {
-        let out = bitswarm_in(home.path()).args(*args).output().unwrap();
-        let line = one_line_error(&out, 2);
-        transcript.push_str(&format!("$ bitswarm {}\n{line}\n", args.join(" ")));
-    }
-    insta::assert_snapshot!(transcript);
+    insta::assert_snapshot!(common::usage_transcript(home.path(), cases));
 }
 
 /// Writes `text` as a config file in `dir` and returns its path.

@@ -3,8 +3,6 @@
 
 mod common;
 
-use common::{bitswarm_in, one_line_error};
-
 #[test]
 fn usage_errors_are_one_line_with_a_hint() {
     let home = tempfile::tempdir().unwrap();
@@ -23,13 +21,7 @@ fn usage_errors_are_one_line_with_a_hint() {
         &["manpages"],
         &["--verbose"],
     ];
-    let mut transcript = String::new();
-    for args in cases {
-        let out = bitswarm_in(home.path()).args(*args).output().unwrap();
-        let line = one_line_error(&out, 2);
-        transcript.push_str(&format!("$ bitswarm {}\n{line}\n", args.join(" ")));
-    }
-    insta::assert_snapshot!(transcript);
+    insta::assert_snapshot!(common::usage_transcript(home.path(), cases));
 }
 
 #[test]

@@ -214,13 +214,7 @@ impl Content {
                     s.spawn(move || self.hash_run(start..end))
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| match h.join() {
-                    Ok(run) => run,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                })
-                .collect()
+            joined(handles)
         });
         runs.concat()
     }
@@ -327,13 +321,7 @@ impl Content {
                     .iter()
                     .map(|&i| s.spawn(move || self.file_sha256(i).unwrap_or_default()))
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| match h.join() {
-                        Ok(d) => d,
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    })
-                    .collect()
+                joined(handles)
             });
             out.extend(digests);
         }
@@ -367,13 +355,7 @@ impl Content {
                     s.spawn(move || self.compare_range(file, start, range))
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| match h.join() {
-                    Ok(r) => r,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                })
-                .collect()
+            joined(handles)
         });
         let mut first = (actual != len).then_some(common);
         for at in found {
@@ -461,6 +443,17 @@ fn clean_tiers(trackers: &[Vec<String>]) -> Vec<Vec<String>> {
 /// Whether the tiers need an `announce-list` (more than the single `announce` URL).
 fn needs_list(tiers: &[Vec<String>]) -> bool {
     tiers.len() > 1 || tiers.first().is_some_and(|t| t.len() > 1)
+}
+
+/// The results of scoped threads, in order; a thread's panic goes on in the caller.
+fn joined<T>(handles: Vec<std::thread::ScopedJoinHandle<'_, T>>) -> Vec<T> {
+    handles
+        .into_iter()
+        .map(|h| match h.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+        .collect()
 }
 
 #[cfg(test)]

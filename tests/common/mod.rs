@@ -33,6 +33,22 @@ pub fn one_line_error(out: &Output, code: i32) -> String {
     stderr
 }
 
+/// Runs each command line of `cases` with its config confined to `home`, checks it failed
+/// with exit 2 and one line, and returns the transcript (`$ bitswarm ARGS` and the line) for
+/// a snapshot.
+pub fn usage_transcript(home: &Path, cases: &[&[&str]]) -> String {
+    let mut transcript = String::new();
+    for args in cases {
+        let out = bitswarm_in(home)
+            .args(*args)
+            .output()
+            .expect("run bitswarm");
+        let line = one_line_error(&out, 2);
+        transcript.push_str(&format!("$ bitswarm {}\n{line}\n", args.join(" ")));
+    }
+    transcript
+}
+
 /// Runs `bitswarm` with `args` and returns its output.
 pub fn run(args: &[&str]) -> Output {
     bitswarm().args(args).output().expect("run bitswarm")
