@@ -185,12 +185,24 @@ fn the_demo_shows_its_progress_and_the_ban_as_it_happens() {
     let run = pty::run(demo, Duration::from_secs(120));
     assert!(run.status.success(), "{}", run.text());
     let text = run.text();
-    for shown in ["% [", "down ", "/s", "peers ", "wasted ", "banned 1"] {
+    // The bar's own lines: what follows each `% [` up to the next escape or carriage return.
+    let draws: Vec<&str> = text
+        .split("% [")
+        .skip(1)
+        .map(|d| d.split(['\x1b', '\r']).next().unwrap_or_default())
+        .collect();
+    for shown in ["down ", "/s", " peers ", " wasted ", " banned 1"] {
         assert!(
-            text.contains(shown),
-            "the live progress never showed {shown:?}: {text}"
+            draws.iter().any(|d| d.contains(shown)),
+            "the live progress never showed {shown:?}: {draws:?}"
         );
     }
+    // The ban is told while the download runs: the bar is drawn again after it.
+    let ban = text.find("banned 127.0.0.1:").expect("no ban line");
+    assert!(
+        text[ban..].contains("% ["),
+        "the ban was told only at the end"
+    );
     let screen = run.screen();
     let all = screen.join("\n");
     let bans: Vec<&String> = screen

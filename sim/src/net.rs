@@ -105,7 +105,8 @@ impl Net for TurmoilNet {
         loop {
             let response = self.request(&url).await?;
             let status = response.status();
-            if status.is_redirection() {
+            // The statuses reqwest (the real client's HTTP) follows, and only those.
+            if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
                 url = redirect_target(&url, &response)?;
                 follow_redirect(followed, url.scheme())
                     .map_err(|refused| HttpError::Redirect(refused.to_string()))?;

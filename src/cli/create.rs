@@ -63,8 +63,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     )
     .map_err(|e| Failure::failed(anyhow::anyhow!("progress bar template: {e}")))?;
     let bar = super::term::bar_with(total, style);
-    let torrent = create::create(&layout, &opts, &|n| bar.inc(n)).map_err(classify)?;
+    let torrent = create::create(&layout, &opts, &|n| bar.inc(n));
     super::term::clear(&bar);
+    let torrent = torrent.map_err(classify)?;
     std::fs::write(&args.output, &torrent).map_err(|e| {
         Failure::failed(anyhow::anyhow!(
             "cannot write {}: {e}",

@@ -145,16 +145,20 @@ fn usage_line(e: &clap::Error, args: &[std::ffi::OsString]) -> String {
     line
 }
 
-/// The subcommand or flag clap found closest to a misspelt one.
+/// The subcommand, flag or value clap found closest to a misspelt one.
 fn suggestion(e: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue};
-    [ContextKind::SuggestedSubcommand, ContextKind::SuggestedArg]
-        .into_iter()
-        .find_map(|kind| match e.get(kind)? {
-            ContextValue::String(s) => Some(s.clone()),
-            ContextValue::Strings(v) => v.first().cloned(),
-            _ => None,
-        })
+    [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .find_map(|kind| match e.get(kind)? {
+        ContextValue::String(s) => Some(s.clone()),
+        ContextValue::Strings(v) => v.first().cloned(),
+        _ => None,
+    })
 }
 
 /// The command whose usage was wrong, `bitswarm download` say: the subcommands named in

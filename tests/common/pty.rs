@@ -67,15 +67,21 @@ pub fn run(mut cmd: Command, timeout: Duration) -> PtyRun {
     // reader would never see the terminal close when the child exits.
     drop(cmd);
     let mut guard = Guard(Some(child));
+    let (tx, done) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut file = File::from(master);
         let mut raw = Vec::new();
         let mut buf = [0u8; 8192];
         // Reading fails with EIO once no process holds the terminal open any more.
-        while let Ok(n @ 1..) = file.read(&mut buf) {
-            raw.extend_from_slice(&buf[..n]);
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
         }
-        raw
+        let _ = tx.send(raw);
     });
     let deadline = Instant::now() + timeout;
     let status = loop {
@@ -87,7 +93,12 @@ pub fn run(mut cmd: Command, timeout: Duration) -> PtyRun {
         assert!(Instant::now() < deadline, "still running after {timeout:?}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let raw = reader.join().expect("pty reader");
+    // The terminal closes when the child's copies are gone; a grandchild that kept one would
+    // hold the reader forever, so wait a bounded time for it.
+    let raw = done
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the terminal stayed open after the program ended");
+    let _ = reader.join();
     PtyRun { raw, status }
 }
 
@@ -113,6 +124,14 @@ fn open() -> (OwnedFd, OwnedFd) {
         )
     };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // Close-on-exec, so that no other program a test starts meanwhile (tests run in
+    // parallel) inherits this terminal and keeps it open; the child still gets the slave as
+    // its stdin, stdout and stderr, which are copies made for it.
+    for fd in [master, slave] {
+        // SAFETY: fcntl on an fd we own, setting only FD_CLOEXEC.
+        let rc = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        assert_eq!(rc, 0, "fcntl: {}", std::io::Error::last_os_error());
+    }
     // SAFETY: both fds were just opened for us and nothing else owns them.
     unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
 }

@@ -180,7 +180,7 @@ pub enum FaultKind {
     HttpError(u16),
     /// Answers HTTP announces with `302 Found` to this URL (an http or https one, see
     /// [`Config::validate`]), the request's query carried along as load balancers do, and
-    /// does not register the peer; UDP is unaffected.
+    /// does not register the peer; scrapes are answered as usual, and UDP is unaffected.
     Redirect(String),
 }
 

@@ -155,7 +155,8 @@ fn reply(tracker: &Tracker, source: IpAddr, method: &Method, uri: &Uri) -> Reply
         }
         FaultKind::Down => Reply::Close,
         FaultKind::Timeout => Reply::Hold(until),
-        FaultKind::Redirect(to) => Reply::Send(redirect(&to, query)),
+        FaultKind::Redirect(to) if uri.path() == "/announce" => Reply::Send(redirect(&to, query)),
+        FaultKind::Redirect(_) => Reply::Send(bencoded(body)),
     }
 }
 

@@ -237,6 +237,10 @@ fn more_trackers_are_listed_by_tier_and_their_checks_hold() {
         r#"[[tracker.more]]
         name = "tracker""#,
         r#"[[tracker.more]]
+        name = "Backup""#,
+        r#"[[tracker.more]]
+        name = "sim""#,
+        r#"[[tracker.more]]
         name = "x"
         kind = "none""#,
         r#"[tracker]

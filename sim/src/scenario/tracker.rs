@@ -169,8 +169,17 @@ impl TrackerSpec {
         let hosts = self.hosts();
         for (i, m) in self.more.iter().enumerate() {
             let clash = m.name == "tracker" || self.more[..i].iter().any(|o| o.name == m.name);
-            if clash || taken(&m.name) || m.name.is_empty() {
-                bail!("[[tracker.more]] {:?}: the name is empty or taken", m.name);
+            // A host name as the trackers' URLs spell it (the url crate lowercases it), and
+            // not `sim`, which names the simulator's own lines in the trace.
+            let hostname = !m.name.is_empty()
+                && m.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if clash || taken(&m.name) || !hostname || m.name == "sim" {
+                bail!(
+                    "[[tracker.more]] {:?}: the name is taken or not a host name (a-z, 0-9, -)",
+                    m.name
+                );
             }
             if m.kind == TrackerKind::None {
                 bail!("[[tracker.more]] {}: kind is http or udp", m.name);
