@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -27,14 +27,7 @@ fn spawn_tracker(answered: usize) -> (String, Arc<AtomicUsize>) {
         let mut held: Vec<TcpStream> = Vec::new();
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut request = Vec::new();
-            let mut buf = [0; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
+            common::read_http_request(&mut stream);
             if counter.fetch_add(1, Ordering::SeqCst) < answered {
                 let body = b"d8:intervali1800e5:peers0:e";
                 let head = format!(

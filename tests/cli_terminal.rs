@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -33,13 +33,8 @@ fn failing_tracker() -> String {
 }
 
 fn fail_slowly(mut stream: TcpStream) {
-    let mut request = Vec::new();
-    let mut buf = [0; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => request.extend_from_slice(&buf[..n]),
-        }
+    if !common::read_http_request(&mut stream) {
+        return;
     }
     std::thread::sleep(Duration::from_secs(1));
     let body = b"d14:failure reason18:tracker overloadede";
@@ -80,7 +75,8 @@ fn download(dir: &Path, fixture: &Fixture, port: u16) -> Command {
     cmd
 }
 
-/// Runs a download of a fresh slow swarm in a terminal; checks it completed intact.
+/// Runs a download of a fresh slow swarm in a terminal; checks it completed intact, that the
+/// bar was on screen before the first warning, and that every log line is whole.
 fn download_in_terminal(no_color: bool) -> PtyRun {
     let dir = tempfile::tempdir().unwrap();
     let (fixture, _seed, port) = slow_swarm(dir.path());
@@ -94,6 +90,9 @@ fn download_in_terminal(no_color: bool) -> PtyRun {
         sha256_tree(&dir.path().join("out/data.bin")),
         fixture.digests
     );
+    let (bar, warning) = bar_then_warning(&run);
+    assert!(bar < warning, "the warning came before the bar was drawn");
+    assert_log_lines_whole(&run);
     run
 }
 
@@ -135,9 +134,6 @@ fn assert_log_lines_whole(run: &PtyRun) {
 #[test]
 fn log_lines_go_above_the_progress_bar() {
     let run = download_in_terminal(false);
-    let (bar, warning) = bar_then_warning(&run);
-    assert!(bar < warning, "the warning came before the bar was drawn");
-    assert_log_lines_whole(&run);
     assert!(
         pty::has_sgr(&run.raw),
         "no colour on a terminal: {}",
@@ -148,9 +144,6 @@ fn log_lines_go_above_the_progress_bar() {
 #[test]
 fn no_color_turns_colour_off_on_a_terminal() {
     let run = download_in_terminal(true);
-    let (bar, warning) = bar_then_warning(&run);
-    assert!(bar < warning, "the warning came before the bar was drawn");
-    assert_log_lines_whole(&run);
     assert!(
         !pty::has_sgr(&run.raw),
         "colour despite NO_COLOR: {}",

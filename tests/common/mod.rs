@@ -49,6 +49,20 @@ pub fn usage_transcript(home: &Path, cases: &[&[&str]]) -> String {
     transcript
 }
 
+/// Reads an HTTP request's head from `stream` (up to the blank line); false if the stream
+/// ended or failed first.
+pub fn read_http_request(stream: &mut impl std::io::Read) -> bool {
+    let mut request = Vec::new();
+    let mut buf = [0; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
 /// Runs `bitswarm` with `args` and returns its output.
 pub fn run(args: &[&str]) -> Output {
     bitswarm().args(args).output().expect("run bitswarm")
