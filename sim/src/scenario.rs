@@ -267,6 +267,11 @@ pub struct Expect {
     /// the seeders.
     #[serde(default)]
     pub seeders_upload_at_most: std::collections::BTreeMap<String, f64>,
+    /// Per seeder group, the least its members must upload in all, in multiples of the torrent
+    /// size: proves the client used a peer it could easily have done without (one that only
+    /// offers allowed-fast pieces, say).
+    #[serde(default)]
+    pub seeders_upload_at_least: std::collections::BTreeMap<String, f64>,
     /// Leechers that must have uploaded at least one byte (they served others).
     #[serde(default)]
     pub uploaded: Vec<String>,
@@ -375,6 +380,7 @@ impl Scenario {
             .chain(&self.expect.refused)
             .chain(&self.expect.dropped)
             .chain(self.expect.seeders_upload_at_most.keys())
+            .chain(self.expect.seeders_upload_at_least.keys())
             .chain(self.expect.free_riders_at_most.keys())
         {
             if !self.seeders.iter().any(|g| &g.name == name) {

@@ -49,6 +49,15 @@ pub fn judge(sc: &Scenario, s: &Shared, total: u64, end: Duration) -> Vec<String
             ));
         }
     }
+    for (group, least) in &sc.expect.seeders_upload_at_least {
+        let up = s.seeder_uploads.get(group).copied().unwrap_or(0);
+        let times = up as f64 / total.max(1) as f64;
+        if times < *least {
+            failures.push(format!(
+                "seeders {group} uploaded {up} bytes ({times:.2}x the torrent), at least {least}x"
+            ));
+        }
+    }
     for name in &sc.expect.uploaded {
         if s.summaries.get(name).is_none_or(|m| m.uploaded == 0) {
             failures.push(format!("{name} uploaded nothing"));
