@@ -202,6 +202,16 @@ fn judge_counts(sc: &Scenario, s: &Shared, failures: &mut Vec<String>) {
             }
         }
     }
+    if let Some(max) = e.max_failed_announces {
+        for (host, w) in &s.watches {
+            if w.failed_announces() > max {
+                failures.push(format!(
+                    "{host} had {} failed announce rounds, at most {max} allowed",
+                    w.failed_announces()
+                ));
+            }
+        }
+    }
     let (hash_failures, snubs) = s
         .watches
         .iter()

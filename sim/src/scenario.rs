@@ -262,6 +262,11 @@ pub struct Expect {
     /// hammer peers that misbehave or refuse it.
     #[serde(default)]
     pub max_dials: Option<u64>,
+    /// Upper bound on a leecher's failed announce rounds before completion (per run): proves
+    /// that a lossy tracker link is absorbed by retransmission within a round, not by failing
+    /// rounds.
+    #[serde(default)]
+    pub max_failed_announces: Option<u64>,
     /// Per seeder group, the most its members may upload in all, in multiples of the torrent
     /// size: proves leechers trade among themselves instead of each fetching everything from
     /// the seeders.

@@ -53,6 +53,10 @@ struct State {
     dropped: BTreeSet<SocketAddr>,
     /// Connections the client dialled (made or failed).
     dials: u64,
+    /// Announce rounds that failed (every tracker tried gave no answer or an error) while
+    /// downloading; those after completion (the last ones on the way out wait only briefly)
+    /// are not counted.
+    failed_announces: u64,
     /// Simulated time of the first piece verified.
     first_verified_at: Option<std::time::Duration>,
     /// What the peers have, sampled for the report.
@@ -146,6 +150,14 @@ impl ClientWatch {
     /// Dials the client made, successful or not.
     pub fn dials(&self) -> u64 {
         self.state.lock().map(|s| s.dials).unwrap_or_default()
+    }
+
+    /// Announce rounds that failed in this run before it completed.
+    pub fn failed_announces(&self) -> u64 {
+        self.state
+            .lock()
+            .map(|s| s.failed_announces)
+            .unwrap_or_default()
     }
 
     /// Peers the client banned.
@@ -331,6 +343,7 @@ impl Observer for ClientWatch {
             }
             Trace::Announced { event, result } => {
                 let ok = result.is_ok();
+                s.failed_announces += u64::from(!ok && !s.complete);
                 match result {
                     Ok(n) => self
                         .trace
