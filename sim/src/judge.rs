@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::build::World;
 use crate::scenario::Scenario;
 use crate::shared::Shared;
+use crate::watch::ClientWatch;
 
 /// Every expectation of `sc` that the run recorded in `s` does not meet, one line each.
 pub fn judge(sc: &Scenario, w: &World, s: &Shared, sim_time: Duration) -> Vec<String> {
@@ -189,26 +190,27 @@ fn judge_seeder_groups(sc: &Scenario, w: &World, s: &Shared, failures: &mut Vec<
     }
 }
 
-/// The bounds on what the clients counted: dials, hash failures, snubs.
+/// One of a client's per-run counts.
+type Count = fn(&ClientWatch) -> u64;
+
+/// The bounds on what the clients counted: dials and failed announce rounds per run, hash
+/// failures and snubs over all.
 fn judge_counts(sc: &Scenario, s: &Shared, failures: &mut Vec<String>) {
     let e = &sc.expect;
-    if let Some(max) = e.max_dials {
+    let per_run: [(Option<u64>, Count, &str); 2] = [
+        (e.max_dials, ClientWatch::dials, "dials"),
+        (
+            e.max_failed_announces,
+            ClientWatch::failed_announces,
+            "failed announce rounds",
+        ),
+    ];
+    for (max, count, what) in per_run {
+        let Some(max) = max else { continue };
         for (host, w) in &s.watches {
-            if w.dials() > max {
-                failures.push(format!(
-                    "{host} dialled {} times, at most {max} allowed",
-                    w.dials()
-                ));
-            }
-        }
-    }
-    if let Some(max) = e.max_failed_announces {
-        for (host, w) in &s.watches {
-            if w.failed_announces() > max {
-                failures.push(format!(
-                    "{host} had {} failed announce rounds, at most {max} allowed",
-                    w.failed_announces()
-                ));
+            let n = count(w);
+            if n > max {
+                failures.push(format!("{host} had {n} {what}, at most {max} allowed"));
             }
         }
     }

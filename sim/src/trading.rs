@@ -40,22 +40,25 @@ pub fn tally(s: &mut Shared, group: &str, geometry: &Geometry, e: &SeederEvent) 
 /// downloaded slower than the peers that reciprocate, a newcomer got its first piece in time.
 pub fn judge(sc: &Scenario, s: &Shared, total: u64, end: Duration) -> Vec<String> {
     let mut failures = Vec::new();
-    for (group, most) in &sc.expect.seeders_upload_at_most {
-        let up = s.seeder_uploads.get(group).copied().unwrap_or(0);
-        let times = up as f64 / total.max(1) as f64;
-        if times > *most {
-            failures.push(format!(
-                "seeders {group} uploaded {up} bytes ({times:.2}x the torrent), at most {most}x"
-            ));
-        }
-    }
-    for (group, least) in &sc.expect.seeders_upload_at_least {
-        let up = s.seeder_uploads.get(group).copied().unwrap_or(0);
-        let times = up as f64 / total.max(1) as f64;
-        if times < *least {
-            failures.push(format!(
-                "seeders {group} uploaded {up} bytes ({times:.2}x the torrent), at least {least}x"
-            ));
+    let bounds = [
+        (&sc.expect.seeders_upload_at_most, true),
+        (&sc.expect.seeders_upload_at_least, false),
+    ];
+    for (limits, at_most) in bounds {
+        for (group, limit) in limits {
+            let up = s.seeder_uploads.get(group).copied().unwrap_or(0);
+            let times = up as f64 / total.max(1) as f64;
+            let within = if at_most {
+                times <= *limit
+            } else {
+                times >= *limit
+            };
+            if !within {
+                let side = if at_most { "at most" } else { "at least" };
+                failures.push(format!(
+                    "seeders {group} uploaded {up} bytes ({times:.2}x the torrent), {side} {limit}x"
+                ));
+            }
         }
     }
     for name in &sc.expect.uploaded {
