@@ -60,6 +60,9 @@ pub struct Partial {
     pub senders: Vec<Option<SocketAddr>>,
     /// The peer on parole that fetches this piece alone, if any.
     owner: Option<PeerKey>,
+    /// The owner took it over when it went on parole, with blocks already asked of it: its
+    /// verdict is the owner's alone but does not clear it (see [`Sent::cleared_by`]).
+    adopted: bool,
     /// Count of `Open` blocks, to skip pieces with nothing left to ask for.
     open: usize,
     /// Count of `Written` blocks; the piece is verified when it reaches the block count.
@@ -73,6 +76,9 @@ pub struct Sent {
     pub senders: Vec<Option<SocketAddr>>,
     /// It was fetched whole from one peer on parole: its verdict is that peer's alone.
     pub on_parole: bool,
+    /// Fetched on parole and every block asked of the peer after it went on parole: passing,
+    /// it takes the peer off parole.
+    pub cleared_by: bool,
 }
 
 /// What happened to a block that arrived.
@@ -266,6 +272,7 @@ impl Picker {
                 blocks: vec![BlockState::Open; blocks],
                 senders: vec![None; blocks],
                 owner: None,
+                adopted: false,
                 open: blocks,
                 written: 0,
             },
@@ -356,6 +363,7 @@ impl Picker {
                 let sent = Sent {
                     senders: done.senders,
                     on_parole: done.owner.is_some(),
+                    cleared_by: done.owner.is_some() && !done.adopted,
                 };
                 self.verifying.insert(block.piece, sent);
                 true

@@ -92,7 +92,8 @@ fn short_last_block_and_hash_failure_requeue() {
         p.take_senders(1),
         Some(Sent {
             senders: vec![Some(from()); 4],
-            on_parole: false
+            on_parole: false,
+            cleared_by: false,
         })
     );
     p.failed(1);

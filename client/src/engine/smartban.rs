@@ -115,13 +115,17 @@ impl Blame {
     }
 
     /// A piece verified with these block hashes (present when it had failed before). Counts
-    /// good blocks, takes a sole sender off parole, and returns the peers proven to have sent
-    /// bad blocks of it earlier that now deserve a ban.
+    /// good blocks, takes a sole sender off parole when the piece was `fetched_on_parole` (every
+    /// block asked of it while on parole: a piece of its pipeline from before the suspicion
+    /// clears nothing, else a peer whose old pieces pass and fail in turn would flap on and off
+    /// parole, its blocks in shared pieces discarded at each turn), and returns the peers
+    /// proven to have sent bad blocks of it earlier that now deserve a ban.
     pub fn piece_passed(
         &mut self,
         piece: u32,
         senders: &[Option<SocketAddr>],
         block_hashes: Option<&[[u8; 20]]>,
+        fetched_on_parole: bool,
     ) -> Vec<SocketAddr> {
         for addr in senders.iter().flatten() {
             self.reputation.entry(*addr).or_default().good += 1;
@@ -129,7 +133,7 @@ impl Blame {
         let mut distinct: Vec<SocketAddr> = senders.iter().flatten().copied().collect();
         distinct.sort();
         distinct.dedup();
-        if let [only] = distinct.as_slice() {
+        if let ([only], true) = (distinct.as_slice(), fetched_on_parole) {
             self.parole.remove(only);
         }
         let copies = self.failed.remove(&piece).unwrap_or_default();

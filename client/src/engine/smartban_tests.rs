@@ -17,7 +17,7 @@ fn blames_the_block_that_differs_once_the_piece_verifies() {
         assert!(b.piece_failed(piece, &senders, &bad, false).is_empty());
         assert!(b.wants_block_hashes(piece));
         assert!(
-            b.piece_passed(piece, &again, Some(&good)).is_empty(),
+            b.piece_passed(piece, &again, Some(&good), false).is_empty(),
             "fewer than MIN_BAD bad blocks are no ban"
         );
         assert!(!b.wants_block_hashes(piece));
@@ -30,7 +30,10 @@ fn blames_the_block_that_differs_once_the_piece_verifies() {
     );
     // One more proven bad block bans it, and only it.
     b.piece_failed(99, &senders, &bad, false);
-    assert_eq!(b.piece_passed(99, &again, Some(&good)), vec![addr(2)]);
+    assert_eq!(
+        b.piece_passed(99, &again, Some(&good), false),
+        vec![addr(2)]
+    );
 }
 
 #[test]
@@ -41,7 +44,7 @@ fn sole_sender_of_a_failed_copy_is_not_counted_twice_for_it() {
     // The proof of its one bad block does not count again...
     let others = [Some(addr(9)), Some(addr(9))];
     assert!(b
-        .piece_passed(1, &others, Some(&[[1; 20], [0; 20]]))
+        .piece_passed(1, &others, Some(&[[1; 20], [0; 20]]), false)
         .is_empty());
     assert_eq!(b.reputation(&addr(4)).bad, 1);
     // ...but other failed pieces do.
@@ -63,13 +66,18 @@ fn every_block_proven_bad_is_a_mark() {
     good[MIN_BAD as usize + 1] = [0; 20];
     assert!(b.piece_failed(7, &senders, &bad, false).is_empty());
     let again = vec![Some(addr(9)); senders.len()];
-    assert_eq!(b.piece_passed(7, &again, Some(&good)), vec![addr(5)]);
+    assert_eq!(b.piece_passed(7, &again, Some(&good), false), vec![addr(5)]);
     assert_eq!(b.reputation(&addr(5)).bad, MIN_BAD);
     assert_eq!(b.reputation(&addr(6)).bad, 0, "its block matched");
     // A sole sender's copy: the failure was one mark, the proof adds the other bad blocks.
     let sole = vec![Some(addr(8)); 4];
     b.piece_failed(8, &sole, &[[0; 20]; 4], true);
-    b.piece_passed(8, &again[..4], Some(&[[1; 20], [1; 20], [0; 20], [0; 20]]));
+    b.piece_passed(
+        8,
+        &again[..4],
+        Some(&[[1; 20], [1; 20], [0; 20], [0; 20]]),
+        false,
+    );
     assert_eq!(b.reputation(&addr(8)).bad, 2);
 }
 
@@ -94,9 +102,12 @@ fn senders_of_a_failed_piece_are_on_parole_until_a_piece_of_their_own_verifies()
     b.piece_failed(3, &mixed, &[[0; 20]; 2], false);
     assert!(b.on_parole(&addr(1)) && b.on_parole(&addr(2)));
     // A mixed piece that verifies clears nobody.
-    b.piece_passed(4, &mixed, None);
+    b.piece_passed(4, &mixed, None, false);
     assert!(b.on_parole(&addr(1)) && b.on_parole(&addr(2)));
-    b.piece_passed(5, &[Some(addr(1)), Some(addr(1))], None);
+    // Nor does a piece it sent alone but was asked for before the suspicion.
+    b.piece_passed(6, &[Some(addr(1)), Some(addr(1))], None, false);
+    assert!(b.on_parole(&addr(1)));
+    b.piece_passed(5, &[Some(addr(1)), Some(addr(1))], None, true);
     assert!(!b.on_parole(&addr(1)));
     assert!(b.on_parole(&addr(2)));
 }
@@ -120,11 +131,11 @@ fn a_rare_bad_block_among_many_good_ones_is_tolerated() {
     let mut b = Blame::default();
     let one = [Some(addr(5))];
     for p in 0..BAN_RATIO as u32 + 1 {
-        b.piece_passed(p, &one, None);
+        b.piece_passed(p, &one, None, false);
     }
     let senders = [Some(addr(5)), Some(addr(6))];
     b.piece_failed(100, &senders, &[[1; 20], [2; 20]], false);
-    let banned = b.piece_passed(100, &senders, Some(&[[7; 20], [2; 20]]));
+    let banned = b.piece_passed(100, &senders, Some(&[[7; 20], [2; 20]]), false);
     assert!(banned.is_empty(), "{banned:?}");
     assert_eq!(b.reputation(&addr(5)).bad, 1);
 }

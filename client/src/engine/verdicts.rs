@@ -39,7 +39,9 @@ impl Engine {
         let to_ban = if result.ok {
             self.picker.verified(piece);
             self.notice(Notice::PieceVerified(piece));
-            let banned = self.blame.piece_passed(piece, &senders, hashes);
+            let banned = self
+                .blame
+                .piece_passed(piece, &senders, hashes, sent.cleared_by);
             for addr in senders.iter().flatten() {
                 self.swarm.prove(*addr);
             }

@@ -50,6 +50,7 @@ impl Picker {
         if let Some(piece) = piece {
             if let Some(part) = self.partials.get_mut(&piece) {
                 part.owner = mine;
+                part.adopted = false;
             }
             self.take_open(piece, ask, out);
         } else if ask.may_share {
@@ -63,6 +64,7 @@ impl Picker {
         for part in self.partials.values_mut() {
             if part.owner == Some(peer) {
                 part.owner = None;
+                part.adopted = false;
             }
         }
     }
@@ -119,6 +121,7 @@ impl Picker {
             }
             if !others {
                 part.owner = Some(peer);
+                part.adopted = true;
                 continue;
             }
             for i in 0..part.blocks.len() {
