@@ -143,3 +143,77 @@ fn left_counts_down_on_verification() {
     p.verified(0);
     assert_eq!(p.left(), total - u64::from(4 * BLOCK_LEN), "idempotent");
 }
+
+/// [`pick`] for a peer on parole.
+fn pick_on_parole(
+    p: &mut Picker,
+    peer: u64,
+    has: &Bitfield,
+    rng: &mut ChaCha8Rng,
+) -> Vec<BlockRef> {
+    let none = BTreeMap::new();
+    let clean = BTreeSet::new();
+    let ask = Ask {
+        peer: PeerKey(peer),
+        has,
+        only: None,
+        refused: &none,
+        avoid: &clean,
+        parole: true,
+        may_share: false,
+        max: 10,
+        now: Duration::ZERO,
+    };
+    p.pick(&ask, rng)
+}
+
+/// Receives and writes every block; returns the pieces that completed.
+fn deliver(p: &mut Picker, peer: u64, blocks: &[BlockRef]) -> Vec<u32> {
+    let mut done = Vec::new();
+    for b in blocks {
+        assert!(matches!(
+            p.receive(PeerKey(peer), from(), *b),
+            Accept::Fresh { .. }
+        ));
+        if p.written(*b) {
+            done.push(b.piece);
+        }
+    }
+    done
+}
+
+#[test]
+fn a_piece_adopted_at_parole_is_the_peers_alone_but_does_not_clear_it() {
+    let mut p = picker(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let all = Bitfield::full(2);
+    // Asked of peer 1 before any suspicion: two blocks of one piece.
+    let before = pick(&mut p, 1, &all, 2, &mut rng);
+    let first = before[0].piece;
+    assert!(deliver(&mut p, 1, &before).is_empty());
+    let (released, discarded) = p.parole(PeerKey(1), from());
+    assert!(
+        released.is_empty() && discarded == 0,
+        "nobody else shares it"
+    );
+    // On parole it finishes the piece it was given, alone.
+    let rest = pick_on_parole(&mut p, 1, &all, &mut rng);
+    assert!(
+        rest.iter().all(|b| b.piece == first),
+        "its own piece first: {rest:?}"
+    );
+    assert_eq!(deliver(&mut p, 1, &rest), vec![first]);
+    let sent = p.take_senders(first).unwrap();
+    assert!(sent.on_parole, "its verdict is the peer's alone");
+    assert!(
+        !sent.cleared_by,
+        "but half of it was asked before the parole"
+    );
+    // A piece started on parole clears it.
+    let fresh = pick_on_parole(&mut p, 1, &all, &mut rng);
+    let second = fresh[0].piece;
+    assert_ne!(second, first);
+    assert_eq!(deliver(&mut p, 1, &fresh), vec![second]);
+    let sent = p.take_senders(second).unwrap();
+    assert!(sent.on_parole && sent.cleared_by);
+}
