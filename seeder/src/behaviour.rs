@@ -54,6 +54,10 @@ pub struct Behaviour {
     pub never_unchoke: bool,
     /// `corrupt_rate`: the probability that a block is sent with a flipped byte.
     pub corrupt_rate: f64,
+    /// `corrupt_every`: one block in every this many the seeder serves is sent with a flipped
+    /// byte, at a phase chosen by the seed: a rare error at a bounded rate, where `corrupt_rate`
+    /// can by chance flip none or a run of blocks.
+    pub corrupt_every: Option<u64>,
     /// `corrupt_pieces`: pieces every block of which is sent corrupted.
     pub corrupt_pieces: Vec<u32>,
     /// `drop_after_blocks`: on each connection, after this many whole blocks, send half of the
@@ -163,6 +167,7 @@ impl Default for Behaviour {
             choke_flap_ms: None,
             never_unchoke: false,
             corrupt_rate: 0.0,
+            corrupt_every: None,
             corrupt_pieces: Vec::new(),
             drop_after_blocks: None,
             drop_mode: DropMode::Fin,
@@ -379,6 +384,7 @@ impl Behaviour {
     fn validate_positive(&self) -> Result<(), BehaviourError> {
         let fields = [
             ("rate", self.rate),
+            ("corrupt_every", self.corrupt_every),
             ("choke_flap_ms", self.choke_flap_ms),
             ("unrequested_blocks_ms", self.unrequested_blocks_ms),
             ("rejoin_max", self.rejoin_max.map(u64::from)),

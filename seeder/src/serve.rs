@@ -280,8 +280,12 @@ fn share(swarm: &SeedSwarm, seeder: Seeder, port: u16, rng: &mut ChaCha8Rng) -> 
     let plan = b.piece_plan(piece_count, seeder.index, seeder.group, rng);
     let fetch = b.free_ride.then(|| Fetch::new(content.geometry()));
     let metadata = Served::scripted(&b, &content);
+    // Drawn last and only when scripted, so other scripts' seeds keep their meaning.
+    let corrupt_phase = b.corrupt_every.map_or(0, |every| rng.gen_range(0..every));
     Arc::new(Shared {
         info_hash: swarm.info_hash,
+        corrupt_phase,
+        served: AtomicU64::new(0),
         corrupt_pieces: b.corrupt_pieces.iter().copied().collect::<BTreeSet<_>>(),
         allowed_fast: b.allowed_fast.iter().copied().collect::<BTreeSet<_>>(),
         bucket: b.rate.map(RateLimiter::new),

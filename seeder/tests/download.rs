@@ -54,6 +54,41 @@ async fn a_corrupting_seeder_is_banned() {
 }
 
 #[tokio::test]
+async fn corrupt_every_flips_one_served_block_in_n_at_a_fixed_phase() {
+    let (content, meta, swarm) = setup(4);
+    let rec = Recorder::default();
+    let flaky = Behaviour {
+        corrupt_every: Some(7),
+        ..honest()
+    };
+    let peers = vec![
+        start(&swarm, flaky, 40, Some(rec.events())).await,
+        start(&swarm, honest(), 41, Some(rec.events())).await,
+    ];
+    let (summary, dir, _) = download(&meta, peers.clone(), |_| {}).await;
+    assert_complete(&summary, dir.path(), &meta, &content);
+    let corrupted: Vec<usize> = rec
+        .of(peers[0].port())
+        .into_iter()
+        .filter_map(|kind| match kind {
+            EventKind::Served { corrupted, .. } => Some(corrupted),
+            _ => None,
+        })
+        .enumerate()
+        .filter_map(|(k, corrupted)| corrupted.then_some(k))
+        .collect();
+    assert!(!corrupted.is_empty(), "{summary:?}");
+    assert!(
+        corrupted[0] < 7,
+        "first flip within the first period: {corrupted:?}"
+    );
+    assert!(
+        corrupted.windows(2).all(|w| w[1] - w[0] == 7),
+        "one block in seven: {corrupted:?}"
+    );
+}
+
+#[tokio::test]
 async fn partial_seeders_together_have_everything() {
     let (content, meta, swarm) = setup(3);
     let rec = Recorder::default();

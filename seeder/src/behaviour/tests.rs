@@ -134,6 +134,7 @@ fn validation_names_the_problem() {
         err("corrupt_rate = 1.5"),
         "corrupt_rate is 1.5, expected a value from 0 to 1"
     );
+    assert_eq!(err("corrupt_every = 0"), "corrupt_every must be positive");
     assert_eq!(
         err("lie_fraction = -0.1"),
         "lie_fraction is -0.1, expected a value from 0 to 1"

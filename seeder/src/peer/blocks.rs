@@ -1,5 +1,5 @@
 //! Every `piece` message a seeder writes: blocks served as asked, served at a shifted begin
-//! (`shift_begin`), corrupted (`corrupt_rate`, `corrupt_pieces`), pushed unasked
+//! (`shift_begin`), corrupted (`corrupt_rate`, `corrupt_every`, `corrupt_pieces`), pushed unasked
 //! (`unrequested_blocks_ms`), or cut in half before a drop.
 
 use std::sync::atomic::Ordering;
@@ -20,9 +20,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             return;
         };
         let rate = self.shared.behaviour.corrupt_rate;
+        let number = self.shared.served.fetch_add(1, Ordering::Relaxed);
+        let periodic = self
+            .shared
+            .behaviour
+            .corrupt_every
+            .is_some_and(|every| number % every == self.shared.corrupt_phase);
         // `gen::<f64>()` is in [0, 1): a rate of 0 never corrupts, 1 always does.
-        let corrupted =
-            self.shared.corrupt_pieces.contains(&block.piece) || self.rng.gen::<f64>() < rate;
+        let corrupted = self.shared.corrupt_pieces.contains(&block.piece)
+            || periodic
+            || self.rng.gen::<f64>() < rate;
         let begin = self.shifted_begin(block);
         self.append_piece(block.piece, begin, block.len, corrupted);
         if let Some(bucket) = &self.shared.bucket {

@@ -85,6 +85,11 @@ pub(crate) struct Shared {
     pub behaviour: Behaviour,
     /// Which pieces it claims and which it really serves.
     pub plan: PiecePlan,
+    /// With `behaviour.corrupt_every` N: the served block numbers `k` with `k % N` equal to
+    /// this are corrupted.
+    pub corrupt_phase: u64,
+    /// Blocks served over all connections, numbering them for `corrupt_every`.
+    pub served: AtomicU64,
     /// `behaviour.corrupt_pieces` as a set.
     pub corrupt_pieces: BTreeSet<u32>,
     /// `behaviour.allowed_fast` as a set.
