@@ -21,10 +21,12 @@ use super::{Action, Engine, Notice, PeerKey, Reason, Violation};
 /// The BEP 10 extension message id of the extended handshake.
 const EXTENDED_HANDSHAKE: u8 = 0;
 
-/// Bytes of blocks nobody asked for that a peer may send before it is disconnected: a few
-/// blocks' worth forgives a confused but honest client, and keeps a deliberate pusher's
-/// garbage from ever reaching the disk in quantity.
-pub const MAX_UNREQUESTED: u64 = 8 * BLOCK_LEN as u64;
+/// Bytes of blocks nobody asked for that a peer may send before it is disconnected. Every
+/// request we gave up on (cancelled, timed out, lost to a choke) stays answerable for
+/// [`super::peer::GIVEN_UP_GRACE`], so an honest peer sends nothing that lands here but a rare
+/// straggler: two blocks forgive that, and a pusher is gone after its third block, before its
+/// pushes can answer many of our own requests by coincidence (each of those fails a piece).
+pub const MAX_UNREQUESTED: u64 = 2 * BLOCK_LEN as u64;
 
 impl Engine {
     /// A message arrived from `key`.
