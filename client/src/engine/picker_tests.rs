@@ -23,6 +23,19 @@ fn pick_at(
     rng: &mut ChaCha8Rng,
     now: Duration,
 ) -> Vec<BlockRef> {
+    pick_as(p, peer, has, max, rng, now, false)
+}
+
+/// Asks for up to `max` blocks at `now` for `peer`, on parole or not.
+fn pick_as(
+    p: &mut Picker,
+    peer: u64,
+    has: &Bitfield,
+    max: usize,
+    rng: &mut ChaCha8Rng,
+    now: Duration,
+    parole: bool,
+) -> Vec<BlockRef> {
     let none = BTreeMap::new();
     let clean = BTreeSet::new();
     let ask = Ask {
@@ -31,7 +44,7 @@ fn pick_at(
         only: None,
         refused: &none,
         avoid: &clean,
-        parole: false,
+        parole,
         may_share: false,
         max,
         now,
@@ -151,20 +164,7 @@ fn pick_on_parole(
     has: &Bitfield,
     rng: &mut ChaCha8Rng,
 ) -> Vec<BlockRef> {
-    let none = BTreeMap::new();
-    let clean = BTreeSet::new();
-    let ask = Ask {
-        peer: PeerKey(peer),
-        has,
-        only: None,
-        refused: &none,
-        avoid: &clean,
-        parole: true,
-        may_share: false,
-        max: 10,
-        now: Duration::ZERO,
-    };
-    p.pick(&ask, rng)
+    pick_as(p, peer, has, 10, rng, Duration::ZERO, true)
 }
 
 /// Receives and writes every block; returns the pieces that completed.
