@@ -97,11 +97,17 @@ impl Engine {
         if !self.picker.in_endgame() || !self.peers.values().any(|p| p.is_idle()) {
             return None;
         }
+        // Each peer's requests are oldest first: its first one not yet old enough is found
+        // by bisection, so this costs peers x log(requests), not every request, per event.
         self.peers
             .values()
-            .flat_map(|p| p.in_flight.iter())
+            .filter_map(|p| {
+                let young = p
+                    .in_flight
+                    .partition_point(|r| r.sent_at + ENDGAME_MIN_AGE <= now);
+                p.in_flight.get(young)
+            })
             .map(|r| r.sent_at + ENDGAME_MIN_AGE)
-            .filter(|t| *t > now)
             .min()
     }
 }
