@@ -237,12 +237,15 @@ fn leecher_hosts(
     Ok(())
 }
 
-/// A leecher's client options: the simulator's (inline disk, fixed port, frequent resume
-/// saves) and the scenario's overrides.
+/// A leecher's client options: the simulator's (inline or deferred disk, fixed port, frequent
+/// resume saves) and the scenario's overrides.
 fn leecher_options(l: &LeecherSpec, dir: PathBuf, seed: u64) -> Options {
     let mut opts = Options::new(dir, seed);
     opts.listen = SocketAddr::from(([0, 0, 0, 0], LEECHER_PORT));
-    opts.disk = DiskMode::Inline;
+    opts.disk = match l.disk_latency_ms {
+        0 => DiskMode::Inline,
+        ms => DiskMode::Deferred(Duration::from_millis(ms)),
+    };
     opts.max_down = l.max_down;
     opts.max_up = l.max_up;
     opts.resume_interval = Duration::from_secs(5);

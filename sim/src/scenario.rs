@@ -214,6 +214,11 @@ pub struct LeecherSpec {
     /// Upload rate cap, bytes per second.
     #[serde(default)]
     pub max_up: Option<u64>,
+    /// Simulated disk latency in milliseconds: each block write and piece check is handed
+    /// back to the client this long after it was asked for, and meanwhile runs on a real disk
+    /// thread, so hashing uses a second core without changing the trace. Default 0: inline.
+    #[serde(default)]
+    pub disk_latency_ms: u64,
     /// Regular upload slots of the choker (default: the engine's).
     #[serde(default)]
     pub upload_slots: Option<usize>,

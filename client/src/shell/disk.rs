@@ -1,10 +1,13 @@
 //! Disk jobs of a running torrent: block writes, piece verification and block reads for peers,
-//! on disk threads in real runs or inline (single-threaded, deterministic) in simulations.
+//! on disk threads in real runs, inline or deferred (deterministic either way) in simulations.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::engine::{Checked, PeerKey};
 use crate::geometry::{BlockRef, Geometry};
@@ -19,6 +22,13 @@ pub enum DiskMode {
     Threaded,
     /// On the calling task, immediately: simulations, where determinism beats parallelism.
     Inline,
+    /// Writes and piece checks on disk threads, each result handed back exactly this long
+    /// (in the runtime's clock) after its job was submitted, in submission order, waiting for
+    /// the thread if it is not done: simulations that hash on a second core and still replay
+    /// the same trace, as the hand-back instant does not depend on the thread's speed. Reads
+    /// for peers, the start-up check and resume saves run inline (a read cache filled by a
+    /// thread would hit or miss by timing). A zero latency is [`DiskMode::Inline`].
+    Deferred(Duration),
 }
 
 /// A finished disk job.
@@ -38,6 +48,7 @@ pub enum DiskDone {
 }
 
 /// One unit of disk work.
+#[derive(Clone)]
 enum Job {
     Write { block: BlockRef, data: Bytes },
     Verify { piece: u32, want_block_hashes: bool },
@@ -59,8 +70,25 @@ pub struct Disk {
     cache: Arc<ReadCache>,
     mode: DiskMode,
     /// `None` in inline mode.
-    writer: Option<std::sync::mpsc::Sender<Job>>,
-    hashers: Option<std::sync::mpsc::Sender<Job>>,
+    writer: Option<std::sync::mpsc::Sender<Queued>>,
+    hashers: Option<std::sync::mpsc::Sender<Queued>>,
+    /// Deferred mode's jobs on the threads, oldest first.
+    deferred: Mutex<VecDeque<Pending>>,
+}
+
+/// A job on a disk thread and where its result goes: the torrent's channel, or (deferred
+/// mode) a reply channel of its own that [`Disk::hand_back`] waits on.
+struct Queued {
+    job: Job,
+    reply: Option<std::sync::mpsc::SyncSender<DiskDone>>,
+}
+
+/// A deferred job: when its result is due, its reply channel, and the job itself to run
+/// inline should its thread be gone.
+struct Pending {
+    due: Instant,
+    reply: std::sync::mpsc::Receiver<DiskDone>,
+    job: Job,
 }
 
 impl Disk {
@@ -80,8 +108,12 @@ impl Disk {
             mode,
             writer: None,
             hashers: None,
+            deferred: Mutex::default(),
         };
-        if mode == DiskMode::Threaded {
+        if matches!(mode, DiskMode::Deferred(d) if d.is_zero()) {
+            disk.mode = DiskMode::Inline;
+        }
+        if disk.mode != DiskMode::Inline {
             disk.writer = Some(disk.spawn_workers(1, "bitswarm-write"));
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             disk.hashers = Some(disk.spawn_workers(cores, "bitswarm-hash"));
@@ -90,18 +122,11 @@ impl Disk {
     }
 
     /// Starts `count` threads sharing one job queue.
-    fn spawn_workers(&self, count: usize, name: &str) -> std::sync::mpsc::Sender<Job> {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    fn spawn_workers(&self, count: usize, name: &str) -> std::sync::mpsc::Sender<Queued> {
+        let (tx, rx) = std::sync::mpsc::channel::<Queued>();
         let rx = Arc::new(std::sync::Mutex::new(rx));
         for i in 0..count {
-            let worker = Worker {
-                storage: Arc::clone(&self.storage),
-                geometry: self.geometry.clone(),
-                hashes: Arc::clone(&self.hashes),
-                done: self.done.clone(),
-                cache: Arc::clone(&self.cache),
-                buf: Vec::new(),
-            };
+            let worker = self.worker();
             let rx = Arc::clone(&rx);
             let spawned = std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
@@ -111,6 +136,34 @@ impl Disk {
             }
         }
         tx
+    }
+
+    /// Deferred mode: hands every result due by now to the torrent's channel, in submission
+    /// order, waiting for the threads where they are not done yet.
+    pub fn hand_back(&self) {
+        let now = Instant::now();
+        loop {
+            let pending = {
+                let mut queue = self.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+                match queue.front() {
+                    Some(p) if p.due <= now => queue.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some(pending) = pending else { return };
+            let done = match pending.reply.recv() {
+                Ok(done) => done,
+                // Its thread died: do the work here instead.
+                Err(_) => self.worker().perform(pending.job),
+            };
+            let _ = self.done.send(done);
+        }
+    }
+
+    /// Deferred mode: when the oldest result on the threads is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        let queue = self.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.front().map(|p| p.due)
     }
 
     /// Runs other blocking storage work (the start-up check, a resume save) where this
@@ -126,7 +179,7 @@ impl Disk {
     /// Threads to use for parallel work such as the start-up check: one inline.
     pub fn threads(&self) -> usize {
         match self.mode {
-            DiskMode::Inline => 1,
+            DiskMode::Inline | DiskMode::Deferred(_) => 1,
             DiskMode::Threaded => std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -144,7 +197,11 @@ impl Disk {
         if let Some(hit) = self.cache.cached(block) {
             return Some(hit);
         }
-        self.submit(&self.hashers, Job::Read { key, block });
+        let queue = match self.mode {
+            DiskMode::Deferred(_) => &None,
+            _ => &self.hashers,
+        };
+        self.submit(queue, Job::Read { key, block });
         None
     }
 
@@ -157,24 +214,64 @@ impl Disk {
         self.submit(&self.hashers, job);
     }
 
-    fn submit(&self, queue: &Option<std::sync::mpsc::Sender<Job>>, job: Job) {
-        let job = match queue {
-            Some(tx) => match tx.send(job) {
+    fn submit(&self, queue: &Option<std::sync::mpsc::Sender<Queued>>, job: Job) {
+        let job = match (queue, self.mode) {
+            (Some(tx), DiskMode::Deferred(latency)) => {
+                let (reply, rx) = std::sync::mpsc::sync_channel(1);
+                let queued = Queued {
+                    job: job.clone(),
+                    reply: Some(reply),
+                };
+                match tx.send(queued) {
+                    Ok(()) => {
+                        let pending = Pending {
+                            due: Instant::now() + latency,
+                            reply: rx,
+                            job,
+                        };
+                        let mut queue =
+                            self.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+                        queue.push_back(pending);
+                        return;
+                    }
+                    Err(_) => job,
+                }
+            }
+            (Some(tx), _) => match tx.send(Queued { job, reply: None }) {
                 Ok(()) => return,
                 // The workers are gone (they could not start): do the work here instead.
-                Err(std::sync::mpsc::SendError(job)) => job,
+                Err(std::sync::mpsc::SendError(queued)) => queued.job,
             },
-            None => job,
+            (None, _) => job,
         };
-        let mut worker = Worker {
+        let _ = self.done.send(self.worker().perform(job));
+    }
+
+    /// A worker for work done on the calling thread.
+    fn worker(&self) -> Worker {
+        Worker {
             storage: Arc::clone(&self.storage),
             geometry: self.geometry.clone(),
             hashes: Arc::clone(&self.hashes),
             done: self.done.clone(),
             cache: Arc::clone(&self.cache),
             buf: Vec::new(),
-        };
-        worker.perform(job);
+        }
+    }
+}
+
+impl Drop for Disk {
+    /// Deferred mode: waits for every job on the threads, so a simulated crash leaves exactly
+    /// the data inline mode would have written, and a restart reads a quiet disk.
+    fn drop(&mut self) {
+        let queue = std::mem::take(
+            self.deferred
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for pending in queue {
+            let _ = pending.reply.recv();
+        }
     }
 }
 
@@ -184,7 +281,7 @@ async fn blocking<T: Send + 'static>(
     job: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
     match mode {
-        DiskMode::Inline => Some(job()),
+        DiskMode::Inline | DiskMode::Deferred(_) => Some(job()),
         DiskMode::Threaded => tokio::task::spawn_blocking(job).await.ok(),
     }
 }
@@ -201,21 +298,29 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+    fn run(mut self, jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<Queued>>) {
         loop {
-            let job = match jobs.lock() {
+            let queued = match jobs.lock() {
                 Ok(rx) => rx.recv(),
                 Err(_) => return,
             };
-            match job {
-                Ok(job) => self.perform(job),
-                Err(_) => return,
+            let Ok(Queued { job, reply }) = queued else {
+                return;
+            };
+            let done = self.perform(job);
+            match reply {
+                Some(reply) => {
+                    let _ = reply.send(done);
+                }
+                None => {
+                    let _ = self.done.send(done);
+                }
             }
         }
     }
 
-    fn perform(&mut self, job: Job) {
-        let done = match job {
+    fn perform(&mut self, job: Job) -> DiskDone {
+        match job {
             Job::Write { block, data } => {
                 let offset = self.geometry.piece_offset(block.piece) + u64::from(block.offset);
                 let result = self.storage.write(offset, &data);
@@ -240,8 +345,7 @@ impl Worker {
                 block,
                 result: self.cache.read(&*self.storage, &self.geometry, block),
             },
-        };
-        let _ = self.done.send(done);
+        }
     }
 }
 
@@ -276,3 +380,7 @@ fn check(
         block_hashes,
     })
 }
+
+#[cfg(test)]
+#[path = "disk_tests.rs"]
+mod tests;

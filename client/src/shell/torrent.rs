@@ -298,6 +298,7 @@ impl<'a, N: Net> Torrent<'a, N> {
     /// Waits for the next input. A deadline that has passed comes first, so a peer flooding
     /// the event queue cannot starve the engine's timers.
     async fn next_input(&mut self) -> Input {
+        self.disk.hand_back();
         let now = self.now();
         let deadline = self.engine.next_timeout(now);
         let fresh = self.last_tick.is_none_or(|t| t < now);
@@ -308,6 +309,7 @@ impl<'a, N: Net> Torrent<'a, N> {
             .map(|d| self.epoch + d)
             .unwrap_or(self.next_status)
             .min(self.next_status)
+            .min(self.disk.next_due().unwrap_or(self.next_status))
             // A deadline the engine failed to clear must not spin this loop.
             .max(Instant::now() + Duration::from_millis(1));
         let accepting = self.pending_writes < MAX_PENDING_WRITES;
