@@ -43,6 +43,9 @@ const EVENT_QUEUE: usize = 256;
 /// events (and so stops reading sockets) until writes catch up.
 const MAX_PENDING_WRITES: u64 = 8 * 1024 * 1024;
 
+/// Inputs handled in one pass of the torrent loop when they are already waiting.
+const READY_BATCH: usize = 64;
+
 /// How often the progress display and announce counters are refreshed.
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -264,7 +267,32 @@ impl<'a, N: Net> Torrent<'a, N> {
                 input = self.next_input() => input,
             };
             self.handle(input);
+            self.handle_ready();
             self.report().await;
+        }
+    }
+
+    /// Hands the engine the disk results and peer events already waiting, at most
+    /// [`READY_BATCH`] of them, each after the actions of the one before: a burst of blocks
+    /// costs one pass of the loop (the engine's timers, the wake-up) instead of one per block.
+    /// Deterministic: what is waiting at this point is a function of the run.
+    fn handle_ready(&mut self) {
+        for _ in 0..READY_BATCH {
+            while let Some(action) = self.engine.poll_action() {
+                self.perform(action);
+            }
+            if self.fatal.is_some() {
+                return;
+            }
+            let input = match self.disk_done.try_recv() {
+                Ok(done) => Input::Disk(done),
+                Err(_) if self.pending_writes >= MAX_PENDING_WRITES => return,
+                Err(_) => match self.events.try_recv() {
+                    Ok(event) => Input::Peer(event),
+                    Err(_) => return,
+                },
+            };
+            self.handle(input);
         }
     }
 
