@@ -4,7 +4,8 @@
 # leecher on 127.0.0.1 found through opentracker. Not a test.
 #
 # Usage: scripts/bench-seed.sh [SIZE_MIB]   (default 1024; RUNS=3 runs per seeder;
-#        SEEDERS="bitswarm libtorrent" limits the run to some of the seeders)
+#        SEEDERS="bitswarm libtorrent" limits the run to some of the seeders; BITSWARM_BIN=PATH
+#        runs that bitswarm binary instead of building this tree, for A/B runs)
 # Needs: opentracker, python3-libtorrent (/usr/bin/python3), GNU time (/usr/bin/time);
 # transmission-daemon is benchmarked when installed, bitswarm when its binary has a `seed`
 # command.
@@ -42,8 +43,12 @@ command -v opentracker >/dev/null || die "missing opentracker (apt-get install o
 $python -c 'import libtorrent' 2>/dev/null || die "missing python3-libtorrent for $python"
 
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release --quiet
-bin=$target/release/bitswarm
+if [ -n "${BITSWARM_BIN:-}" ]; then
+  bin=$BITSWARM_BIN
+else
+  cargo build --release --quiet
+  bin=$target/release/bitswarm
+fi
 
 seeders=()
 if "$bin" seed --help >/dev/null 2>&1; then seeders+=(bitswarm); else
