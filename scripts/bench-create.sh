@@ -14,6 +14,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/content.bin"
 cat "$work/content.bin" > /dev/null  # warm the page cache
+sync  # written back now, not during the first run
 out=$work/out.torrent
 hyperfine --warmup 1 --runs 5 --export-markdown "$work/table.md" \
   --prepare "rm -f $out" \

@@ -17,7 +17,11 @@
 # - time = wall clock from launching the leecher to the content being complete: the process
 #   exit for clients that exit when done (bitswarm, aria2c --seed-time=0, rqbit -e, lt_leech.py),
 #   the moment the `-f` finish script runs for transmission-cli (it keeps seeding otherwise).
-#   Start-up, announce and peer discovery are included, as a user would see them.
+#   Start-up, announce and peer discovery are included, as a user would see them. bitswarm's
+#   time also includes its fsync of the download before the resume file says it is complete
+#   (~0.3 s for 1 GiB here); the others exit or finish with the data still in the page cache.
+#   The content is written back (`sync`) before the first run, so no run shares the disk
+#   with it; 1 GiB of fresh dirty pages made the first run of a round up to twice as slow.
 # - peak RSS = `/usr/bin/time -f %M` of the leecher process (libtorrent's counts mmap'd pages);
 #   CPU s = its user + system CPU seconds (%U + %S) over the whole run.
 # - every run gets a fresh listen port (a seeder will not redial an ip:port it saw finish) and an
@@ -150,6 +154,7 @@ tracker_pid=$!
 wait_for 10 listening "$tracker_port" || die "opentracker did not start"
 
 cat $(find "$content" -type f) >/dev/null # warm the page cache
+sync # the content written back now, not during the first client's run
 for k in $(seq 1 "$seeder_count"); do
   : >"$work/control-$k"
   $python "$root/tests/peers/lt_seed.py" "$torrent" "$work/seed" --control "$work/control-$k" \

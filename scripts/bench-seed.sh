@@ -129,6 +129,7 @@ seeding_or_gone() { ! kill -0 "$seeder_pid" 2>/dev/null || [ "$(seeders_listed)"
 echo "preparing a ${size_mib} MiB torrent in $work" >&2
 content=$work/seed/bench.bin
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$content"
+sync # written back now, not during the first run
 tracker_port=$(free_port)
 torrent=$work/bench.torrent
 "$bin" create "$content" -o "$torrent" -t "http://127.0.0.1:$tracker_port/announce" \

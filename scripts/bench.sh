@@ -27,6 +27,18 @@ root=$PWD
 size_mib=${1:-1024}
 export RUNS=${RUNS:-3}
 python=/usr/bin/python3
+# Every tool the steps need, checked before the first of the ~25 minutes of runs.
+missing=()
+for t in opentracker /usr/bin/time hyperfine mktorrent transmission-create transmission-cli \
+  transmission-daemon aria2c bc; do
+  command -v "$t" >/dev/null || missing+=("$t")
+done
+$python -c 'import libtorrent' 2>/dev/null || missing+=(python3-libtorrent)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: missing ${missing[*]} (apt-get install opentracker time hyperfine mktorrent" \
+    "transmission-cli transmission-daemon aria2 bc python3-libtorrent)" >&2
+  exit 1
+fi
 target=${CARGO_TARGET_DIR:-$root/target}
 cargo build --release --quiet
 bin=$target/release/bitswarm
