@@ -21,7 +21,7 @@
 #   time also includes its fsync of the download before the resume file says it is complete
 #   (~0.3 s for 1 GiB here); the others exit or finish with the data still in the page cache.
 #   The content is written back (`sync`) before the first run, so no run shares the disk
-#   with it; 1 GiB of fresh dirty pages made the first run of a round up to twice as slow.
+#   with its write-back, and one unmeasured libtorrent download comes first (see below).
 # - peak RSS = `/usr/bin/time -f %M` of the leecher process (libtorrent's counts mmap'd pages);
 #   CPU s = its user + system CPU seconds (%U + %S) over the whole run.
 # - every run gets a fresh listen port (a seeder will not redial an ip:port it saw finish) and an
