@@ -65,6 +65,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 /// torrents and peers.
 pub const DEFAULT_MAX_OPEN: usize = 64;
 
+/// Files fsynced at once by [`Storage::sync`].
+const SYNC_THREADS: usize = 4;
+
 /// Real files below a download folder; see the module docs for the layout and policies.
 pub struct FileStorage {
     /// The download folder (`-o DIR`); every file path is below it.
@@ -355,16 +358,17 @@ impl FileStorage {
     /// sync tries it again), and the error comes with the path that failed.
     fn sync_dirty(&self) -> Result<(), (PathBuf, StorageError)> {
         let Dirty { files, dirs } = std::mem::take(&mut *lock(&self.dirty));
-        let mut pending = files.into_iter();
-        while let Some(index) = pending.next() {
-            if let Err(e) = self.sync_file(index) {
-                let mut dirty = lock(&self.dirty);
-                dirty.files.insert(index);
-                dirty.files.extend(pending);
-                dirty.dirs.extend(dirs);
-                let path = self.file_path(index).unwrap_or(&self.root).to_path_buf();
-                return Err((path, e));
-            }
+        let files: Vec<usize> = files.into_iter().collect();
+        let mut failed = self.sync_files(&files);
+        if !failed.is_empty() {
+            failed.sort_by_key(|(index, _)| *index);
+            let mut dirty = lock(&self.dirty);
+            dirty.files.extend(failed.iter().map(|(index, _)| *index));
+            dirty.dirs.extend(dirs);
+            drop(dirty);
+            let (index, e) = failed.swap_remove(0);
+            let path = self.file_path(index).unwrap_or(&self.root).to_path_buf();
+            return Err((path, e));
         }
         for dir in &dirs {
             let result = File::open(dir).and_then(|d| d.sync_all());
@@ -374,6 +378,37 @@ impl FileStorage {
             }
         }
         Ok(())
+    }
+
+    /// fsyncs `files`, several at once: one after another, each file's write-back started only
+    /// when the previous one was done (20 files took 0.8 s at the end of a 1 GiB download where
+    /// one file of the same size took 0.3 s). Returns the files that failed, with their errors.
+    fn sync_files(&self, files: &[usize]) -> Vec<(usize, StorageError)> {
+        let threads = files.len().min(SYNC_THREADS);
+        if threads <= 1 {
+            return files
+                .iter()
+                .filter_map(|&i| self.sync_file(i).err().map(|e| (i, e)))
+                .collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    while let Some(&index) =
+                        files.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        if let Err(e) = self.sync_file(index) {
+                            lock(&failed).push((index, e));
+                        }
+                    }
+                });
+            }
+        });
+        failed
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// fsyncs file `index` through any cached handle (fsync flushes the file, whichever

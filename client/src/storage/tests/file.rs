@@ -374,6 +374,33 @@ fn a_failed_sync_is_never_forgotten() {
 }
 
 #[test]
+fn a_sync_of_several_files_names_the_first_that_failed_whatever_finished_first() {
+    // The files are fsynced on several threads at once; the error must not depend on which
+    // thread finished first.
+    for _ in 0..20 {
+        let t = album();
+        let dir = tempfile::tempdir().unwrap();
+        // One handle: a.bin's, written last, so sync must reopen b.bin and c.bin.
+        let storage = FileStorage::new(dir.path(), &t.info, 1).unwrap();
+        storage
+            .write(110_000, &t.content[110_000..110_100])
+            .unwrap();
+        storage.write(40_000, &t.content[40_000..40_100]).unwrap();
+        storage.write(0, &t.content[..100]).unwrap();
+        let b = dir.path().join("album/sub/b.bin");
+        fs::remove_file(&b).unwrap();
+        fs::remove_file(dir.path().join("album/c.bin")).unwrap();
+        let err = storage.sync().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(
+            err.to_string()
+                .starts_with(&format!("sync {}: ", b.display())),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn an_existing_longer_file_keeps_its_tail_until_verified() {
     let t = album();
     let dir = tempfile::tempdir().unwrap();
