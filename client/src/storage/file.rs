@@ -99,8 +99,8 @@ struct Slot {
     pad: bool,
 }
 
-/// Files and folders changed since the last sync. Ordered sets keep the sync order (and so
-/// which error is reported first) deterministic.
+/// Files and folders changed since the last sync, in order: the lowest-numbered file that
+/// fails is the one a failed sync reports, whichever thread's fsync ended first.
 #[derive(Default)]
 struct Dirty {
     /// Files written into.
@@ -354,8 +354,9 @@ impl FileStorage {
 }
 
 impl FileStorage {
-    /// fsyncs everything dirty. On failure, whatever was not synced stays dirty (so the next
-    /// sync tries it again), and the error comes with the path that failed.
+    /// fsyncs everything dirty. On failure, whatever failed stays dirty (so the next sync
+    /// tries it again), and the error comes with the path of the lowest-numbered file that
+    /// failed (or the folder).
     fn sync_dirty(&self) -> Result<(), (PathBuf, StorageError)> {
         let Dirty { files, dirs } = std::mem::take(&mut *lock(&self.dirty));
         let files: Vec<usize> = files.into_iter().collect();
@@ -386,6 +387,7 @@ impl FileStorage {
     fn sync_files(&self, files: &[usize]) -> Vec<(usize, StorageError)> {
         let threads = files.len().min(SYNC_THREADS);
         if threads <= 1 {
+            // One file (the common case): no thread to start.
             return files
                 .iter()
                 .filter_map(|&i| self.sync_file(i).err().map(|e| (i, e)))
