@@ -360,14 +360,12 @@ impl FileStorage {
     fn sync_dirty(&self) -> Result<(), (PathBuf, StorageError)> {
         let Dirty { files, dirs } = std::mem::take(&mut *lock(&self.dirty));
         let files: Vec<usize> = files.into_iter().collect();
-        let mut failed = self.sync_files(&files);
-        if !failed.is_empty() {
-            failed.sort_by_key(|(index, _)| *index);
-            let mut dirty = lock(&self.dirty);
-            dirty.files.extend(failed.iter().map(|(index, _)| *index));
-            dirty.dirs.extend(dirs);
-            drop(dirty);
-            let (index, e) = failed.swap_remove(0);
+        let failed = self.sync_files(&files);
+        lock(&self.dirty)
+            .files
+            .extend(failed.iter().map(|(index, _)| *index));
+        if let Some((index, e)) = failed.into_iter().min_by_key(|(index, _)| *index) {
+            lock(&self.dirty).dirs.extend(dirs);
             let path = self.file_path(index).unwrap_or(&self.root).to_path_buf();
             return Err((path, e));
         }
