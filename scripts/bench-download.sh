@@ -17,9 +17,9 @@
 # - time = wall clock from launching the leecher to the content being complete: the process
 #   exit for clients that exit when done (bitswarm, aria2c --seed-time=0, rqbit -e, lt_leech.py),
 #   the moment the `-f` finish script runs for transmission-cli (it keeps seeding otherwise).
-#   Start-up, announce and peer discovery are included, as a user would see them. bitswarm's
-#   time also includes its fsync of the download before the resume file says it is complete
-#   (~0.3 s for 1 GiB here); the others exit or finish with the data still in the page cache.
+#   Start-up, announce and peer discovery are included, as a user would see them. Like the
+#   others, bitswarm exits with the data still in the page cache: its last resume save does
+#   not wait for an fsync (it holds only until the machine restarts; see storage/resume.rs).
 #   The content is written back (`sync`) before the first run, so no run shares the disk
 #   with its write-back, and one unmeasured libtorrent download comes first (see below).
 # - peak RSS = `/usr/bin/time -f %M` of the leecher process (libtorrent's counts mmap'd pages);

@@ -49,6 +49,10 @@ const READY_BATCH: usize = 64;
 /// How often the progress display and announce counters are refreshed.
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);
 
+/// A way of saving the resume file: `resume::save_verified` or `resume::save_written`.
+type Save =
+    fn(&FileStorage, &crate::InfoHash, &crate::bitfield::Bitfield) -> Result<(), StorageError>;
+
 /// Why a download could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -437,6 +441,11 @@ impl<'a, N: Net> Torrent<'a, N> {
     /// Records the verified pieces durably (see `storage::resume`); false (and a warning) if
     /// the data could not be synced or the resume file written.
     async fn save_resume(&self) -> bool {
+        self.save_resume_with(resume::save_verified).await
+    }
+
+    /// Saves the resume file with `save` (synced or, for the last save, unsynced).
+    async fn save_resume_with(&self, save: Save) -> bool {
         let (files, info_hash, have) = (
             Arc::clone(&self.files),
             self.meta.info_hash,
@@ -444,7 +453,7 @@ impl<'a, N: Net> Torrent<'a, N> {
         );
         let saved = self
             .disk
-            .blocking(move || resume::save_verified(&files, &info_hash, &have))
+            .blocking(move || save(&files, &info_hash, &have))
             .await;
         match saved {
             Some(Ok(())) => true,
@@ -459,15 +468,17 @@ impl<'a, N: Net> Torrent<'a, N> {
         }
     }
 
-    /// No new connections, every connection closed, data durable, resume saved, trackers
-    /// told. Complete only if the final save (and so the final sync) succeeded.
+    /// No new connections, every connection closed, resume saved, trackers told. The data is
+    /// written but not waited for: the last save holds within this boot of the machine
+    /// (`resume::save_written`). Complete only if that save succeeded (and no earlier sync
+    /// failed).
     async fn wind_down(mut self, complete: bool) -> Summary {
         self.listen_task.abort();
         // Dropping the links ends every connection task and closes its socket.
         self.connections.clear();
         // Peer tasks blocked on a full queue see it closed and end.
         self.events.close();
-        let saved = self.save_resume().await;
+        let saved = self.save_resume_with(resume::save_written).await;
         let stats = self.engine.stats();
         let _ = self.announce.counters.send(Counters {
             uploaded: stats.uploaded,

@@ -347,6 +347,38 @@ impl FileStorage {
     }
 
     /// The files whose handles are cached, in increasing order, for tests of the policy.
+    /// An error if a sync of this storage ever failed (see the module docs): what was written
+    /// before it must not be vouched for, synced or not.
+    pub(super) fn failed_sync(&self) -> Result<(), StorageError> {
+        match lock(&self.sync_failed).clone() {
+            Some(path) => Err(StorageError::SyncFailedEarlier { path }),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks every file on disk, and the folders on its path, for the next sync: for data an
+    /// earlier run wrote without syncing (see `resume`), which this one must not claim durable
+    /// before it is.
+    pub(super) fn mark_unsynced(&self) {
+        let present: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.regular_file(i).is_some())
+            .collect();
+        let mut dirty = lock(&self.dirty);
+        for index in present {
+            dirty.files.insert(index);
+            let mut folder = self.slots[index].path.parent();
+            while let Some(dir) = folder.filter(|d| d.starts_with(&self.root)) {
+                dirty.dirs.insert(dir.to_path_buf());
+                folder = dir.parent();
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn dirty_files(&self) -> Vec<usize> {
+        lock(&self.dirty).files.iter().copied().collect()
+    }
+
     #[cfg(test)]
     pub(super) fn cached_files(&self) -> Vec<usize> {
         lock(&self.handles).files()
@@ -521,10 +553,7 @@ impl Storage for FileStorage {
         }
         // Everything dirty synced, but data written before an earlier failure may have been
         // dropped without a trace (see the module docs): never claim it durable.
-        match lock(&self.sync_failed).clone() {
-            Some(path) => Err(StorageError::SyncFailedEarlier { path }),
-            None => Ok(()),
-        }
+        self.failed_sync()
     }
 
     fn available_lengths(&self) -> Option<Vec<u64>> {

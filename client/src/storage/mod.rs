@@ -21,6 +21,7 @@
 //!
 //! [`Geometry::spans`]: crate::geometry::Geometry::spans
 
+mod boot;
 mod file;
 mod handles;
 mod hash;
@@ -29,6 +30,7 @@ mod names;
 mod paths;
 pub mod resume;
 
+pub use boot::BootId;
 pub use file::{FileStorage, DEFAULT_MAX_OPEN};
 pub use hash::{
     block_hashes, check_pieces, hash_blocks, hash_piece, hash_piece_streaming, verify_pieces,

@@ -7,6 +7,7 @@ mod links;
 mod memory;
 mod names;
 mod resume;
+mod unsynced;
 
 use super::Storage;
 use crate::geometry::Geometry;

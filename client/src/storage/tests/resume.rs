@@ -95,6 +95,7 @@ fn bad_resume_files_are_errors_naming_the_problem() {
             length_on_disk: 5,
             mtime_ns: -1_500_000_000,
         }],
+        unsynced_in: None,
     };
     save(&path, &good).unwrap();
     assert_eq!(load(&path, &HASH, 8).unwrap(), Some(good));
@@ -133,9 +134,9 @@ fn bad_resume_files_are_errors_naming_the_problem() {
     check(b"d7:versioni1e", 8, "unexpected end of input");
     check(b"le", 8, "missing field version");
     check(
-        &build(&[0xab; 20], &[0], b"le", "i2e"),
+        &build(&[0xab; 20], &[0], b"le", "i3e"),
         8,
-        "unsupported version Some(2)",
+        "unsupported version Some(3)",
     );
     check(&build(&[0xcd; 20], &[0], b"le", "i1e"), 8, "does not match");
     check(
