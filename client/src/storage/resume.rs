@@ -30,7 +30,10 @@
 //! trusts the file as usual (and marks the files for the next sync, so no later save claims
 //! them durable before they are); a restart in another boot (after a crash or power cut)
 //! trusts none of it and checks every piece. Saves during a run ([`save_verified`]) still
-//! sync, so a crash of the machine costs at most what was written since the last one.
+//! sync, so a crash of the machine costs at most what was written since the last one. The
+//! price: a write-back that fails after we exit (a disk error) goes unnoticed until the next
+//! run's first sync, which then fails and deletes the resume file (see below); until then
+//! that run trusts the pieces, and a peer would catch a damaged one by its hash.
 //!
 //! **Decision: a failed sync deletes the resume file.** When step 2 fails, nothing is saved,
 //! and the resume file already there is removed too. An older file claims only pieces that
