@@ -316,7 +316,8 @@ fn hash_run(
 ) -> Result<Vec<u8>, CreateError> {
     let total = layout.total_length();
     let mut reader = Reader::new(layout);
-    let mut buf = vec![0u8; piece_length as usize];
+    let mut storage = Vec::new();
+    let buf = crate::aligned::window(&mut storage, piece_length as usize);
     let mut out = Vec::with_capacity((run.end - run.start) as usize * 20);
     for piece in run {
         if failed.load(Ordering::Relaxed) {

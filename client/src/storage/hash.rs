@@ -2,6 +2,7 @@
 //! and the parallel check of existing data when a torrent starts.
 
 use super::{Storage, StorageError};
+use crate::aligned::{self, ALIGN};
 use crate::bitfield::Bitfield;
 use crate::geometry::{Geometry, BLOCK_LEN};
 use sha1::{Digest, Sha1};
@@ -27,8 +28,8 @@ pub struct PieceHash {
     pub blocks: Option<Vec<[u8; 20]>>,
 }
 
-/// Hashes `piece` as stored, reading it [`HASH_CHUNK`] bytes at a time into `buf`, which never
-/// holds more than that (a larger `buf` is shrunk), so memory does not grow with the piece
+/// Hashes `piece` as stored, reading it [`HASH_CHUNK`] bytes at a time into a page-aligned
+/// window of `buf`, which never holds more than that plus a page (a larger `buf` is shrunk), so memory does not grow with the piece
 /// length. With `want_blocks`, the hash of every [`BLOCK_LEN`] block comes from the same pass.
 /// `None` when any of the piece's data is absent (not downloaded yet).
 pub fn hash_piece_streaming(
@@ -42,8 +43,9 @@ pub fn hash_piece_streaming(
     if piece >= count {
         return Err(StorageError::NoSuchPiece { piece, count });
     }
-    buf.truncate(HASH_CHUNK);
-    buf.shrink_to(HASH_CHUNK);
+    // A chunk plus the room to start it on a page boundary (see `aligned`).
+    buf.truncate(HASH_CHUNK + ALIGN);
+    buf.shrink_to(HASH_CHUNK + ALIGN);
     let start = geometry.piece_offset(piece);
     let len = u64::from(geometry.piece_len(piece));
     let mut whole = Sha1::new();
@@ -53,16 +55,16 @@ pub fn hash_piece_streaming(
         // At most HASH_CHUNK, so the cast cannot truncate.
         let n = (len - done).min(HASH_CHUNK as u64) as usize;
         // Every byte is overwritten by the read, so stale contents need no clearing.
-        buf.resize(n, 0);
-        match storage.read(start + done, buf) {
+        let chunk = aligned::window(buf, n);
+        match storage.read(start + done, chunk) {
             Ok(()) => {}
             Err(e) if e.is_absent() => return Ok(None),
             Err(e) => return Err(e),
         }
-        whole.update(buf.as_slice());
+        whole.update(&*chunk);
         if let Some(blocks) = blocks.as_mut() {
             // Chunks start on block boundaries of the piece, so their blocks are its blocks.
-            blocks.extend(hash_blocks(buf));
+            blocks.extend(hash_blocks(chunk));
         }
         done += n as u64;
     }
