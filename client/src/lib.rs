@@ -1,6 +1,6 @@
 //! bitswarm's BitTorrent client library: pure codecs, the sans-IO engine and its IO shell.
 
-mod aligned;
+pub(crate) mod aligned;
 pub mod bencode;
 pub mod bitfield;
 pub mod create;
