@@ -7,9 +7,9 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
-use crate::aligned::ALIGN;
+use crate::aligned::{self, ALIGN};
 use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
 use crate::storage::{Storage, StorageError};
 
@@ -99,7 +99,7 @@ impl ReadCache {
                 buf.resize(len, 0);
                 buf
             }
-            _ => aligned_zeroed(len),
+            _ => aligned::zeroed_bytes(len),
         }
     }
 
@@ -125,16 +125,6 @@ impl ReadCache {
             used,
         });
     }
-}
-
-/// `len` zeros starting on a page boundary: the kernel copies file data into such a buffer
-/// several times faster than into one a few bytes past it (see `aligned`).
-fn aligned_zeroed(len: usize) -> BytesMut {
-    let mut buf = BytesMut::zeroed(len + ALIGN);
-    let at = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
-    buf.advance(at);
-    buf.truncate(len);
-    buf
 }
 
 /// Fills `buf` with the bytes at `offset` of `piece`.

@@ -90,6 +90,17 @@ fn album() -> Torrent {
     )
 }
 
+/// Storage of `album()` below `dir` with one handle, pieces 0 and 7 written, and a.bin then
+/// removed: its next sync must reopen a.bin and fails, as an fsync error would.
+fn with_a_vanished_file(t: &Torrent, dir: &std::path::Path) -> super::FileStorage {
+    let storage = super::FileStorage::new(dir, &t.info, 1).unwrap();
+    let g = storage.geometry().clone();
+    write_piece(&storage, &g, &t.content, 0);
+    write_piece(&storage, &g, &t.content, 7);
+    std::fs::remove_file(dir.join("album/a.bin")).unwrap();
+    storage
+}
+
 /// Every block of every piece as (content offset, length), in a seeded random order.
 fn shuffled_blocks(geometry: &Geometry, seed: u64) -> Vec<(u64, usize)> {
     let mut blocks: Vec<(u64, usize)> = (0..geometry.piece_count())

@@ -1,6 +1,6 @@
 //! The resume file: round trip, refusal of bad files, and which pieces a restart trusts.
 
-use super::{album, torrent, write_piece, Torrent};
+use super::{album, torrent, with_a_vanished_file, write_piece, Torrent};
 use crate::bitfield::Bitfield;
 use crate::storage::resume::{
     changed_pieces, load, restore, resume_path, save, save_verified, stamps, trusted_pieces,
@@ -347,13 +347,9 @@ fn a_failed_sync_leaves_no_resume_claiming_pieces() {
     drop(complete(&t, dir.path()));
     assert!(load(&path, &HASH, 8).unwrap().is_some());
 
-    // One handle, so sync must reopen a.bin, which vanished after being written: that sync
-    // fails, as an fsync error would.
-    let storage = FileStorage::new(dir.path(), &t.info, 1).unwrap();
+    // a.bin vanished after being written: the sync fails, as an fsync error would.
+    let storage = with_a_vanished_file(&t, dir.path());
     let g = storage.geometry().clone();
-    write_piece(&storage, &g, &t.content, 0);
-    write_piece(&storage, &g, &t.content, 7);
-    fs::remove_file(dir.path().join("album/a.bin")).unwrap();
     let full = Bitfield::full(8);
     let err = save_verified(&storage, &HASH, &full).unwrap_err();
     assert!(

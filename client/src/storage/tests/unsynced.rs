@@ -1,7 +1,7 @@
 //! The last save before exit, which does not sync: it holds in the boot that wrote it only,
 //! and a restart in that boot syncs before it vouches for the data again.
 
-use super::{album, write_piece, Torrent};
+use super::{album, with_a_vanished_file, write_piece, Torrent};
 use crate::bitfield::Bitfield;
 use crate::storage::resume::{load, restore_in, resume_path, save_in, save_verified};
 use crate::storage::{BootId, FileStorage, StorageError};
@@ -108,12 +108,7 @@ fn an_unsynced_save_after_a_failed_sync_vouches_for_nothing() {
     let this = boot("boot-a");
     drop(written(&t, dir.path(), &this));
     let path = resume_path(dir.path(), &HASH);
-    // One handle, so the sync reopens a.bin, which vanished after being written.
-    let storage = FileStorage::new(dir.path(), &t.info, 1).unwrap();
-    let g = storage.geometry().clone();
-    write_piece(&storage, &g, &t.content, 0);
-    write_piece(&storage, &g, &t.content, 7);
-    fs::remove_file(dir.path().join("album/a.bin")).unwrap();
+    let storage = with_a_vanished_file(&t, dir.path());
     let full = Bitfield::full(8);
     save_verified(&storage, &HASH, &full).unwrap_err();
     let err = save_in(&storage, &HASH, &full, Some(this)).unwrap_err();
