@@ -1,8 +1,10 @@
 //! The endgame: once every block is requested, an idle peer may race a request another peer
 //! is late with.
 //!
-//! A request is raced only when the race can win: it has waited at least [`ENDGAME_MIN_AGE`],
-//! and the idle peer, at its measured rate, would deliver the block in well under half the
+//! A request is raced only when the race can win: it has waited at least [`ENDGAME_MIN_AGE`]
+//! while we were reading from peers (the listening clock, `listening.rs`: a block held back in
+//! our socket buffer because our own disk is behind is not late, and a copy of it would be
+//! held back the same way), and the idle peer, at its measured rate, would deliver the block in well under half the
 //! time its owner still needs for it (its place in the owner's queue over the owner's rate;
 //! forever for a peer that has sent nothing or is snubbed). Racing a request that is merely on
 //! its way from an equally slow peer only doubles the traffic: by the time the copy arrives,
@@ -44,6 +46,9 @@ impl Engine {
         let Some(me) = self.peers.get(&key) else {
             return Vec::new();
         };
+        if !self.listening.is_listening() {
+            return Vec::new();
+        }
         let my_rate = me.rate.per_second(now);
         // A peer with no rate yet gets the benefit of the doubt: one block in the minimum age.
         let my_time = if my_rate == 0 {
@@ -52,6 +57,7 @@ impl Engine {
             Duration::from_secs_f64(f64::from(BLOCK_LEN) / my_rate as f64)
         };
         let avoid = self.avoid_for(key, me);
+        let heard = self.listening.clock(now);
         let mut found: Vec<(Duration, BlockRef)> = Vec::new();
         for (other, owner) in &self.peers {
             if *other == key {
@@ -64,7 +70,7 @@ impl Engine {
                     && me.may_request(piece)
                     && !me.refused.contains_key(&piece)
                     && !avoid.contains(&piece);
-                if !allowed || now.saturating_sub(r.sent_at) < ENDGAME_MIN_AGE {
+                if !allowed || heard.saturating_sub(r.listened_at) < ENDGAME_MIN_AGE {
                     continue;
                 }
                 let remaining = if rate == 0 || owner.snubbed {
@@ -75,7 +81,7 @@ impl Engine {
                 };
                 if remaining > my_time.saturating_mul(2) && self.picker.can_duplicate(r.block, key)
                 {
-                    found.push((r.sent_at, r.block));
+                    found.push((r.listened_at, r.block));
                 }
             }
         }
@@ -99,15 +105,19 @@ impl Engine {
         }
         // Each peer's requests are oldest first: its first one not yet old enough is found
         // by bisection, so this costs peers x log(requests), not every request, per event.
-        self.peers
+        // Not reading, no request ages: the next call after reading resumes answers.
+        let heard = self.listening.clock(now);
+        let due = self
+            .peers
             .values()
             .filter_map(|p| {
                 let young = p
                     .in_flight
-                    .partition_point(|r| r.sent_at + ENDGAME_MIN_AGE <= now);
+                    .partition_point(|r| r.listened_at + ENDGAME_MIN_AGE <= heard);
                 p.in_flight.get(young)
             })
-            .map(|r| r.sent_at + ENDGAME_MIN_AGE)
-            .min()
+            .map(|r| r.listened_at + ENDGAME_MIN_AGE)
+            .min()?;
+        self.listening.wall_time_of(now, due)
     }
 }

@@ -15,6 +15,7 @@ mod close;
 mod config;
 mod connections;
 mod endgame;
+mod listening;
 mod messages;
 pub mod own;
 mod peer;
@@ -163,6 +164,8 @@ pub struct Engine {
     /// The port we accept connections on, told to peers (BEP 10 `p`) so that those we dialled
     /// from an ephemeral port can name us to others (PEX).
     listen_port: Option<u16>,
+    /// Time during which the shell read peer input: the endgame's request ages.
+    listening: listening::Listening,
 }
 
 impl Engine {
@@ -185,12 +188,21 @@ impl Engine {
             last_refill: Duration::ZERO,
             metadata: None,
             listen_port: None,
+            listening: listening::Listening::default(),
         }
     }
 
     /// The port we listen on, for our extended handshake.
     pub fn set_listen_port(&mut self, port: u16) {
         self.listen_port = (port != 0).then_some(port);
+    }
+
+    /// Whether the shell reads what peers send from `now` on: it stops while its own disk
+    /// is behind. Time not reading does not count towards a request's age in the endgame (a
+    /// block waiting in our socket buffer is not late), so races are not started against peers
+    /// that sent on time. Repeating the same value changes nothing.
+    pub fn set_listening(&mut self, now: Duration, listening: bool) {
+        self.listening.set(now, listening);
     }
 
     /// Where we listen: addresses never dialled, whoever names them.

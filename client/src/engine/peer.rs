@@ -71,6 +71,8 @@ impl Rate {
 pub struct InFlight {
     pub block: BlockRef,
     pub sent_at: Duration,
+    /// The engine's listening clock when it was sent (see `listening.rs`).
+    pub listened_at: Duration,
 }
 
 /// Requests we gave up on (cancelled, timed out, dropped by a choke) and still accept an

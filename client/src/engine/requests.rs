@@ -105,10 +105,12 @@ impl Engine {
             peer.last_block_at = now;
         }
         peer.queued_blind |= !known;
+        let listened_at = self.listening.clock(now);
         for block in &blocks {
             peer.in_flight.push(InFlight {
                 block: *block,
                 sent_at: now,
+                listened_at,
             });
         }
         for block in blocks {

@@ -220,6 +220,34 @@ fn endgame_duplicates_the_longest_waiting_block_then_cancels() {
 }
 
 #[test]
+fn requests_do_not_age_while_the_shell_does_not_read() {
+    let mut e = engine(1);
+    e.config.min_queue = 1;
+    let one = connect(&mut e, 1, &[0], t(0));
+    // Our disk is behind from here: whatever peer 1 sends waits in our socket buffer.
+    e.set_listening(t(0), false);
+    e.config.min_queue = 16;
+    e.refill_due = true;
+    e.tick(t(1));
+    assert_eq!(requests(&drain(&mut e), PeerKey(1)).len(), 1);
+    assert!(e.picker.in_endgame());
+    // Long past the age at which a race starts (short of the snub timeout, which would give
+    // peer 1's requests up), but none of it spent reading: no race.
+    let late = t(10);
+    assert_eq!(connect(&mut e, 2, &[0], late), vec![]);
+    assert_eq!(e.next_endgame_at(late), None);
+    assert!(!e.endgame_due(late));
+    // Reading again, the requests age from here on, and the oldest is raced when due.
+    e.set_listening(late, true);
+    let due = late + endgame::ENDGAME_MIN_AGE;
+    assert_eq!(e.next_endgame_at(late), Some(due));
+    e.tick(due - Duration::from_millis(1));
+    assert_eq!(requests(&drain(&mut e), PeerKey(2)), vec![]);
+    e.tick(due);
+    assert_eq!(requests(&drain(&mut e), PeerKey(2)), one);
+}
+
+#[test]
 fn verified_piece_is_announced_and_completes() {
     let mut e = engine(1);
     let blocks = connect(&mut e, 1, &[0], t(0));

@@ -347,6 +347,7 @@ impl<'a, N: Net> Torrent<'a, N> {
             // A deadline the engine failed to clear must not spin this loop.
             .max(Instant::now() + Duration::from_millis(1));
         let accepting = self.pending_writes < MAX_PENDING_WRITES;
+        self.engine.set_listening(now, accepting);
         tokio::select! {
             biased;
             Some(done) = self.disk_done.recv() => Input::Disk(done),
