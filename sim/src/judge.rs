@@ -227,6 +227,9 @@ fn judge_counts(sc: &Scenario, s: &Shared, failures: &mut Vec<String>) {
     if let Some(min) = e.min_snubs.filter(|min| snubs < *min) {
         failures.push(format!("{snubs} snubs, expected at least {min}"));
     }
+    if let Some(max) = e.max_snubs.filter(|max| snubs > *max) {
+        failures.push(format!("{snubs} snubs, at most {max} allowed"));
+    }
 }
 
 /// No leecher ever dialled its own listening address, whoever named it (a tracker, PEX).

@@ -307,6 +307,10 @@ pub struct Expect {
     /// Lower bound on snubs (proves stall detection ran).
     #[serde(default)]
     pub min_snubs: Option<u64>,
+    /// Upper bound on snubs: proves peers that sent on time were not judged stalled (when our
+    /// own disk held reading back, say).
+    #[serde(default)]
+    pub max_snubs: Option<u64>,
     /// Lower bound on bytes a leecher already had when it last started (proves a resume).
     #[serde(default)]
     pub min_had: Option<u64>,

@@ -77,6 +77,7 @@ impl Engine {
     /// The `count` interested peers that deserve a regular slot most, best first.
     fn regular_slots(&self, now: Duration, count: usize) -> Vec<PeerKey> {
         let seeding = self.picker.is_complete();
+        let heard = self.listening.clock(now);
         let mut ranked: Vec<(PeerKey, (u64, u64), Duration)> = self
             .peers
             .iter()
@@ -88,7 +89,7 @@ impl Engine {
                 } else {
                     now
                 };
-                (*k, (p.rate.per_second(now), p.received), turn)
+                (*k, (p.rate.per_second(heard), p.received), turn)
             })
             .collect();
         if seeding {

@@ -40,7 +40,9 @@ impl Engine {
         self.swarm.connected(hs.addr, hs.outgoing);
         let count = self.picker.geometry().piece_count();
         let parole = parole || self.blame.on_parole(&hs.addr);
-        self.peers.insert(key, Peer::new(hs, count, parole, now));
+        let heard = self.listening.clock(now);
+        self.peers
+            .insert(key, Peer::new(hs, count, parole, now, heard));
         // Our pieces first (BEP 3: the bitfield must be the first message after the handshake).
         let have = self.picker.have();
         let first = if hs.fast && have.is_full() {

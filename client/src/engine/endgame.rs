@@ -49,7 +49,8 @@ impl Engine {
         if !self.listening.is_listening() {
             return Vec::new();
         }
-        let my_rate = me.rate.per_second(now);
+        let heard = self.listening.clock(now);
+        let my_rate = me.rate.per_second(heard);
         // A peer with no rate yet gets the benefit of the doubt: one block in the minimum age.
         let my_time = if my_rate == 0 {
             ENDGAME_MIN_AGE
@@ -57,13 +58,12 @@ impl Engine {
             Duration::from_secs_f64(f64::from(BLOCK_LEN) / my_rate as f64)
         };
         let avoid = self.avoid_for(key, me);
-        let heard = self.listening.clock(now);
         let mut found: Vec<(Duration, BlockRef)> = Vec::new();
         for (other, owner) in &self.peers {
             if *other == key {
                 continue;
             }
-            let rate = owner.rate.per_second(now);
+            let rate = owner.rate.per_second(heard);
             for (place, r) in owner.in_flight.iter().enumerate() {
                 let piece = r.block.piece;
                 let allowed = me.pieces.get(piece)

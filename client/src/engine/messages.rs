@@ -31,10 +31,11 @@ pub const MAX_UNREQUESTED: u64 = 2 * BLOCK_LEN as u64;
 impl Engine {
     /// A message arrived from `key`.
     pub fn message(&mut self, now: Duration, key: PeerKey, msg: Message) {
+        let heard = self.listening.clock(now);
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        peer.last_heard_at = now;
+        peer.last_heard = heard;
         let first = !peer.pieces_known;
         let fast = peer.fast;
         // Extension handshakes and the like may come before the bitfield (libtorrent sends
@@ -231,13 +232,15 @@ impl Engine {
             offset,
             len: data.len() as u32,
         };
+        let heard = self.listening.clock(now);
         let Some(peer) = self.peers.get_mut(&key) else {
             return Ok(());
         };
         if peer.take_request(block) {
-            peer.rate.add(now, len);
+            peer.rate.add(heard, len);
             peer.received += len;
             peer.last_block_at = now;
+            peer.last_block_heard = heard;
             peer.snubbed = false;
             peer.delivered = true;
             self.accept_block(now, key, block, data);

@@ -198,9 +198,9 @@ impl Engine {
     }
 
     /// Whether the shell reads what peers send from `now` on: it stops while its own disk
-    /// is behind. Time not reading does not count towards a request's age in the endgame (a
-    /// block waiting in our socket buffer is not late), so races are not started against peers
-    /// that sent on time. Repeating the same value changes nothing.
+    /// is behind. Time not reading does not count against peers (request ages in the endgame,
+    /// snub, request and idle timeouts, download rates): a block waiting in our socket buffer
+    /// is not late. Repeating the same value changes nothing.
     pub fn set_listening(&mut self, now: Duration, listening: bool) {
         self.listening.set(now, listening);
     }

@@ -124,17 +124,23 @@ pub struct Peer {
     pub listen_port: Option<u16>,
     /// Peer exchange with it (BEP 11).
     pub pex: super::pex::PexState,
-    /// Payload bytes received from this peer, for the request queue depth.
+    /// Payload bytes received from this peer, for the request queue depth, the endgame and
+    /// the choker; measured on the listening clock (`listening.rs`), so time our own disk
+    /// kept us from reading does not lower it.
     pub rate: Rate,
     /// Payload bytes of our requests it answered, over the whole connection: the choker's
     /// tie-break, so a peer that has ever given us data ranks above one that never has.
     pub received: u64,
     /// When the connection was admitted, for the squatting grace.
     pub connected_at: Duration,
-    /// The last time a requested block arrived (or when requests started), for snub detection.
+    /// The last time a requested block arrived (or when requests started), for the squatting
+    /// grace and eviction order.
     pub last_block_at: Duration,
-    /// The last time anything arrived, for the idle timeout.
-    pub last_heard_at: Duration,
+    /// The same on the engine's listening clock (`listening.rs`), for snub detection: time
+    /// our own disk kept us from reading does not count against the peer.
+    pub last_block_heard: Duration,
+    /// When anything last arrived, on the listening clock, for the idle timeout.
+    pub last_heard: Duration,
     /// The last time we sent anything, for keep-alives.
     pub last_sent_at: Duration,
     /// No block for `snub_timeout` while requests were outstanding: keep one request at most,
@@ -213,7 +219,8 @@ pub struct Handshaken {
 }
 
 impl Peer {
-    pub fn new(hs: Handshaken, pieces: u32, parole: bool, now: Duration) -> Self {
+    /// A peer admitted at `now`, `heard` on the listening clock.
+    pub fn new(hs: Handshaken, pieces: u32, parole: bool, now: Duration, heard: Duration) -> Self {
         Peer {
             addr: hs.addr,
             peer_id: hs.peer_id,
@@ -237,7 +244,8 @@ impl Peer {
             received: 0,
             connected_at: now,
             last_block_at: now,
-            last_heard_at: now,
+            last_block_heard: heard,
+            last_heard: heard,
             last_sent_at: now,
             queued_blind: false,
             snubbed: false,

@@ -67,7 +67,7 @@ impl Engine {
             return;
         }
         let want = self.queue_depth(peer, now);
-        let known = peer.rate.is_known(now);
+        let known = peer.rate.is_known(self.listening.clock(now));
         if self.shed_if_filled_blind(now, key, want) {
             return;
         }
@@ -100,12 +100,13 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
+        let listened_at = self.listening.clock(now);
         if peer.in_flight.is_empty() {
             // The snub clock starts when there is something to wait for.
             peer.last_block_at = now;
+            peer.last_block_heard = listened_at;
         }
         peer.queued_blind |= !known;
-        let listened_at = self.listening.clock(now);
         for block in &blocks {
             peer.in_flight.push(InFlight {
                 block: *block,
@@ -122,10 +123,11 @@ impl Engine {
     /// rate says it would take over three times `queue_time` to send, once; not a peer on
     /// parole, whose cap is about verdicts. True when it shed.
     fn shed_if_filled_blind(&mut self, now: Duration, key: PeerKey, want: usize) -> bool {
+        let heard = self.listening.clock(now);
         let Some(peer) = self.peers.get_mut(&key) else {
             return false;
         };
-        if !peer.queued_blind || !peer.rate.is_known(now) {
+        if !peer.queued_blind || !peer.rate.is_known(heard) {
             return false;
         }
         peer.queued_blind = false;
@@ -187,7 +189,8 @@ impl Engine {
         if peer.snubbed {
             return 1;
         }
-        let rate = peer.rate.per_second(now);
+        let heard = self.listening.clock(now);
+        let rate = peer.rate.per_second(heard);
         let by_rate =
             (rate as f64 * self.config.queue_time.as_secs_f64() / f64::from(BLOCK_LEN)) as usize;
         let mut cap = peer
@@ -202,7 +205,7 @@ impl Engine {
         }
         // The deep start-up queue only until the rate is known: a slow peer (a seeder shared
         // by a whole swarm) must not hold many blocks that faster peers could send sooner.
-        let floor = if peer.rate.is_known(now) {
+        let floor = if peer.rate.is_known(heard) {
             MIN_KNOWN_QUEUE
         } else {
             self.config.min_queue

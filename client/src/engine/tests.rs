@@ -248,6 +248,31 @@ fn requests_do_not_age_while_the_shell_does_not_read() {
 }
 
 #[test]
+fn peers_are_not_snubbed_or_timed_out_while_the_shell_does_not_read() {
+    let mut e = engine(1);
+    let k = PeerKey(1);
+    assert!(!connect(&mut e, 1, &[0], t(0)).is_empty());
+    e.set_listening(t(0), false);
+    // Past the snub and request timeouts (30 s, 60 s), none of it spent reading.
+    let late = t(100);
+    e.tick(late);
+    let acts = drain(&mut e);
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::Send(_, Message::Cancel(_)))),
+        "{acts:?}"
+    );
+    assert!(!e.peer(k).unwrap().snubbed);
+    // Reading again: the snub timeout runs from here.
+    e.set_listening(late, true);
+    e.tick(late + e.config.snub_timeout - Duration::from_millis(1));
+    assert!(!e.peer(k).unwrap().snubbed);
+    e.tick(late + e.config.snub_timeout);
+    assert!(e.peer(k).unwrap().snubbed);
+}
+
+#[test]
 fn verified_piece_is_announced_and_completes() {
     let mut e = engine(1);
     let blocks = connect(&mut e, 1, &[0], t(0));

@@ -38,6 +38,9 @@ impl Engine {
 
     fn tick_peer(&mut self, now: Duration, key: PeerKey) {
         let config = &self.config;
+        // Peers are judged on the listening clock: time our own disk kept us from reading
+        // what they sent does not count against them.
+        let heard = self.listening.clock(now);
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -50,7 +53,7 @@ impl Engine {
         {
             peer.given_up.pop_front();
         }
-        if now.saturating_sub(peer.last_heard_at) >= config.idle_timeout {
+        if heard.saturating_sub(peer.last_heard) >= config.idle_timeout {
             self.disconnect(now, key, Reason::Idle);
             return;
         }
@@ -58,7 +61,7 @@ impl Engine {
         let waiting = !peer.in_flight.is_empty();
         let given_up: Vec<BlockRef> = if waiting
             && !peer.snubbed
-            && now.saturating_sub(peer.last_block_at) >= config.snub_timeout
+            && heard.saturating_sub(peer.last_block_heard) >= config.snub_timeout
         {
             peer.snubbed = true;
             self.actions.push_back(Action::Notice(Notice::Snubbed(key)));
@@ -68,7 +71,7 @@ impl Engine {
             let timeout = config.request_timeout;
             let mut stale = Vec::new();
             peer.in_flight.retain(|r| {
-                let old = now.saturating_sub(r.sent_at) >= timeout;
+                let old = heard.saturating_sub(r.listened_at) >= timeout;
                 if old {
                     stale.push(r.block);
                 }
@@ -108,14 +111,21 @@ impl Engine {
         let mut consider = |t: Duration| {
             next = Some(next.map_or(t, |n: Duration| n.min(t)));
         };
+        // Deadlines on the listening clock, as wall times; none while not reading (the call
+        // after reading resumes finds them).
+        let heard = |t: Duration| self.listening.wall_time_of(now, t);
         for peer in self.peers.values() {
-            consider(peer.last_heard_at + c.idle_timeout);
             consider(peer.last_sent_at + c.keepalive_interval);
-            if let Some(oldest) = peer.in_flight.first() {
-                consider(oldest.sent_at + c.request_timeout);
-                if !peer.snubbed {
-                    consider(peer.last_block_at + c.snub_timeout);
-                }
+            let oldest = peer.in_flight.first();
+            let judged = [
+                Some(peer.last_heard + c.idle_timeout),
+                oldest.map(|r| r.listened_at + c.request_timeout),
+                oldest
+                    .filter(|_| !peer.snubbed)
+                    .map(|_| peer.last_block_heard + c.snub_timeout),
+            ];
+            for t in judged.into_iter().flatten().filter_map(heard) {
+                consider(t);
             }
         }
         if let Some(t) = self.next_refill_at() {
