@@ -70,8 +70,8 @@ impl Rate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InFlight {
     pub block: BlockRef,
-    pub sent_at: Duration,
-    /// The engine's listening clock when it was sent (see `listening.rs`).
+    /// When it was sent, on the engine's listening clock (`listening.rs`): its age for the
+    /// endgame and the request timeout.
     pub listened_at: Duration,
 }
 

@@ -110,7 +110,6 @@ impl Engine {
         for block in &blocks {
             peer.in_flight.push(InFlight {
                 block: *block,
-                sent_at: now,
                 listened_at,
             });
         }
