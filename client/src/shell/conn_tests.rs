@@ -94,3 +94,15 @@ async fn dropping_the_link_closes_the_socket_even_while_a_write_is_blocked() {
         "a close the torrent asked for is not reported back"
     );
 }
+
+#[test]
+fn the_send_queue_cap_leaves_room_for_the_engines_upload_window() {
+    // The engine keeps up to `upload_window` of block data read or queued for a peer; the
+    // cap is twice that, for the small messages around it. A larger window with this cap
+    // drops every fast leecher for a full send queue (seen with a 4 MiB window).
+    let window = crate::engine::Config::default().upload_window;
+    assert!(
+        MAX_QUEUED as u64 >= 2 * window,
+        "MAX_QUEUED {MAX_QUEUED} < 2 x upload_window {window}"
+    );
+}
