@@ -50,6 +50,9 @@ class PeerTotals:
         entry = self.peers.setdefault(key, [0, id_prefix(alert.pid)])
         entry[0] += max(length, 0)
 
+    def total(self):
+        return sum(total for total, _ in self.peers.values())
+
     def lines(self):
         for key, (total, prefix) in sorted(self.peers.items()):
             yield "peer %s %s %d" % (key, prefix, total)
@@ -152,8 +155,13 @@ def main():
     print("first_byte %.3f" % (elapsed if first_byte is None else first_byte), flush=True)
     print("downloaded %d" % handle.status().total_payload_download, flush=True)
     if args.per_peer:
-        # Blocks are reported before their piece is verified: every one is in the queue by now.
+        # A block's alert comes when its write completes, which can be after its piece was
+        # verified (libtorrent hashes blocks as they arrive): wait, briefly, for the last ones.
+        deadline = time.monotonic() + 5.0
         drain_alerts()
+        while totals.total() < ti.total_size() and time.monotonic() < deadline:
+            time.sleep(0.01)
+            drain_alerts()
         for line in totals.lines():
             print(line, flush=True)
 
