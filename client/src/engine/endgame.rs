@@ -4,8 +4,8 @@
 //! A request is raced only when the race can win: it has waited at least [`ENDGAME_MIN_AGE`]
 //! while we were reading from peers (the listening clock, `listening.rs`: a block held back in
 //! our socket buffer because our own disk is behind is not late, and a copy of it would be
-//! held back the same way), and the idle peer, at its measured rate, would deliver the block in well under half the
-//! time its owner still needs for it (its place in the owner's queue over the owner's rate;
+//! held back the same way), and the idle peer, at its measured rate, would deliver the block
+//! in well under half the time its owner still needs for it (its place in the owner's queue over the owner's rate;
 //! forever for a peer that has sent nothing or is snubbed). Racing a request that is merely on
 //! its way from an equally slow peer only doubles the traffic: by the time the copy arrives,
 //! the original is in the owner's socket, where a cancel no longer reaches it. Each idle peer
