@@ -5,12 +5,12 @@
 //! while we were reading from peers (the listening clock, `listening.rs`: a block held back in
 //! our socket buffer because our own disk is behind is not late, and a copy of it would be
 //! held back the same way), and the idle peer, at its measured rate, would deliver the block
-//! in well under half the time its owner still needs for it (its place in the owner's queue over the owner's rate;
-//! forever for a peer that has sent nothing or is snubbed). Racing a request that is merely on
-//! its way from an equally slow peer only doubles the traffic: by the time the copy arrives,
-//! the original is in the owner's socket, where a cancel no longer reaches it. Each idle peer
-//! holds at most [`DUPLICATES_PER_PEER`] race at a time, and the picker caps the races in
-//! flight (`picker::MAX_DUPLICATES`); the loser of each is cancelled.
+//! in well under half the time its owner still needs for it (its place in the owner's queue
+//! over the owner's rate; forever for a peer that has sent nothing or is snubbed). Racing a
+//! request that is merely on its way from an equally slow peer only doubles the traffic: by
+//! the time the copy arrives, the original is in the owner's socket, where a cancel no longer
+//! reaches it. Each idle peer holds at most [`DUPLICATES_PER_PEER`] race at a time, and the
+//! picker caps the races in flight (`picker::MAX_DUPLICATES`); the loser of each is cancelled.
 
 use std::time::Duration;
 
