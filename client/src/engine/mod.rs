@@ -164,7 +164,8 @@ pub struct Engine {
     /// The port we accept connections on, told to peers (BEP 10 `p`) so that those we dialled
     /// from an ephemeral port can name us to others (PEX).
     listen_port: Option<u16>,
-    /// Time during which the shell read peer input: the endgame's request ages.
+    /// Time during which the shell read peer input: the clock every peer is judged on
+    /// (request ages, snub, request and idle timeouts, download rates).
     listening: listening::Listening,
 }
 

@@ -29,7 +29,8 @@ pub struct PieceHash {
 }
 
 /// Hashes `piece` as stored, reading it [`HASH_CHUNK`] bytes at a time into a page-aligned
-/// window of `buf`, which never holds more than that plus a page (a larger `buf` is shrunk), so memory does not grow with the piece
+/// window of `buf`, which never holds more than that plus a page (a larger `buf` is shrunk),
+/// so memory does not grow with the piece
 /// length. With `want_blocks`, the hash of every [`BLOCK_LEN`] block comes from the same pass.
 /// `None` when any of the piece's data is absent (not downloaded yet).
 pub fn hash_piece_streaming(
