@@ -19,6 +19,12 @@
 #   own start (libtorrent connects new peers on its 0.5 s tick) and the same for every seeder.
 # - peak RSS = `/usr/bin/time -f %M` of the seeder process over its whole life: its start-up
 #   check of the content and the upload (libtorrent's counts mmap'd pages).
+# - upload CPU s = the seeder process's user + system time (all its threads, from
+#   /proc/PID/stat) from the leecher's start to its end: what serving the upload cost, without
+#   the start-up check (which the seeders do differently: libtorrent has no resume data here).
+# - one unmeasured warm-up run comes first: the first run of the script was 10-25% slower
+#   whichever seeder had it (bitswarm against the same binary listed second: 2.38 s then 2.11 s),
+#   and the seeder listed first always got it.
 # - every run gets a fresh tracker (a killed seeder would stay listed), a fresh seeder (Transmission
 #   3.00 does not take a second leecher from the same address; see /work/shared/REAL-PEERS.md), a
 #   fresh leecher on a fresh listen port with an empty download dir on the same disk as the build
@@ -28,7 +34,7 @@
 # - the leecher dials the seeder (Transmission never dials loopback peers it learns from a
 #   tracker; bitswarm and libtorrent would, but the leecher announces after them).
 # Prints a markdown table: median MiB/s, median transfer MiB/s, runs that completed, median peak
-# RSS of the seeder.
+# RSS of the seeder, median upload CPU s of the seeder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -123,6 +129,11 @@ wait_for() {
   done
 }
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# User + system CPU seconds so far of process $1 (all its threads, the finished ones included).
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.3f", ($12 + $13) / hz }' \
+    "/proc/$1/stat" 2>/dev/null || echo 0
+}
 # True once the tracker lists a seeder, or once the seeder has exited (so nobody waits on it).
 seeding_or_gone() { ! kill -0 "$seeder_pid" 2>/dev/null || [ "$(seeders_listed)" -ge 1 ]; }
 
@@ -175,10 +186,10 @@ EOF
   seeder_pid=$!
 }
 
-# Runs seeder $1 once (run number $2); appends "seeder seconds first_byte_seconds rss_kib
-# status" to results.
+# Runs seeder $1 once (run number $2, or `warm-up`: not counted); appends "seeder seconds
+# first_byte_seconds rss_kib status upload_cpu_seconds" to results.
 run_one() {
-  local seeder=$1 n=$2 log dl port secs=0 first=0 rss status=ok
+  local seeder=$1 n=$2 log dl port secs=0 first=0 rss status=ok program cpu0 cpu1 cpu=0
   log=$work/logs/$seeder-$n
   dl=$work/dl
   rm -rf "$dl"
@@ -190,14 +201,16 @@ run_one() {
     status=no-seeder
   else
     port=$(free_port)
+    program=$(pgrep -P "$seeder_pid" | head -n 1)
+    cpu0=$(cpu_seconds "$program")
     $python "$root/tests/peers/lt_leech.py" "$torrent" "$dl" --port "$port" \
       --timeout "$run_timeout" >"$log.leech.out" 2>"$log.leech.err" &
     leecher_pid=$!
-    if ! wait "$leecher_pid"; then
-      status=failed
-    elif ! cmp -s "$content" "$dl/bench.bin"; then
-      status=corrupt
-    else
+    wait "$leecher_pid" || status=failed
+    cpu1=$(cpu_seconds "$program")
+    cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
+    if [ "$status" = ok ] && ! cmp -s "$content" "$dl/bench.bin"; then status=corrupt; fi
+    if [ "$status" = ok ]; then
       secs=$(awk '$1 == "elapsed" { print $2 }' "$log.leech.out")
       first=$(awk '$1 == "first_byte" { print $2 }' "$log.leech.out")
     fi
@@ -209,13 +222,15 @@ run_one() {
   tracker_pid=""
   rss=$(tail -n 1 "$log.rss" 2>/dev/null || echo 0)
   [[ $rss =~ ^[0-9]+$ ]] || rss=0
-  echo "$seeder $secs $first $rss $status" >>"$work/results"
-  echo "  $seeder run $n: $(tail -n 1 "$work/results" | cut -d' ' -f2-)" >&2
+  local line="$seeder $secs $first $rss $status $cpu"
+  echo "  $seeder run $n: ${line#* }" >&2
+  [ "$n" = warm-up ] || echo "$line" >>"$work/results"
   [ "$status" = ok ] || echo "    log: $(tail -n 3 "$log.leech.err" "$log.seed.err" 2>/dev/null | tr '\n' ' ')" >&2
   rm -rf "$dl"
 }
 
 : >"$work/results"
+run_one "${seeders[0]}" warm-up
 for n in $(seq 1 "$runs"); do
   echo "round $n of $runs" >&2
   for seeder in "${seeders[@]}"; do run_one "$seeder" "$n"; done
@@ -226,19 +241,20 @@ import statistics, sys
 path, size_mib, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rows = {}
 for line in open(path):
-    seeder, secs, first, rss, status = line.split()
-    rows.setdefault(seeder, []).append((float(secs), float(first), int(rss), status))
+    seeder, secs, first, rss, status, cpu = line.split()
+    rows.setdefault(seeder, []).append((float(secs), float(first), int(rss), status, float(cpu)))
 print(f"\n{size_mib} MiB single file, 256 KiB pieces, one libtorrent leecher on 127.0.0.1, {runs} runs each\n")
-print("| seeder | median MiB/s | transfer MiB/s | runs ok | median peak RSS (MiB) | MiB/s per run |")
-print("|---|---|---|---|---|---|")
+print("| seeder | median MiB/s | transfer MiB/s | runs ok | median peak RSS (MiB) | upload CPU s | MiB/s per run |")
+print("|---|---|---|---|---|---|---|")
 for seeder, results in rows.items():
     ok = [r for r in results if r[3] == "ok"]
-    per_run = ", ".join(f"{size_mib / s:.0f}" if st == "ok" else st for s, _, _, st in results)
+    per_run = ", ".join(f"{size_mib / r[0]:.0f}" if r[3] == "ok" else r[3] for r in results)
     if ok:
         secs = statistics.median(r[0] for r in ok)
         transfer = statistics.median(size_mib / (r[0] - r[1]) for r in ok if r[0] > r[1])
         rss = statistics.median(r[2] for r in ok) / 1024
-        print(f"| {seeder} | {size_mib / secs:.1f} | {transfer:.1f} | {len(ok)}/{len(results)} | {rss:.0f} | {per_run} |")
+        cpu = statistics.median(r[4] for r in ok)
+        print(f"| {seeder} | {size_mib / secs:.1f} | {transfer:.1f} | {len(ok)}/{len(results)} | {rss:.0f} | {cpu:.2f} | {per_run} |")
     else:
-        print(f"| {seeder} | - | - | 0/{len(results)} | - | {per_run} |")
+        print(f"| {seeder} | - | - | 0/{len(results)} | - | - | {per_run} |")
 EOF

@@ -12,7 +12,8 @@
 # Rows:
 # 1. download: one seeder, two seeders, 20 files of uneven sizes (bench-download.sh); the ratio
 #    is to the libtorrent leecher of the same run; peak RSS of the downloader.
-# 2. upload: bench-seed.sh; the ratio is to the libtorrent seeder (transfer MiB/s in brackets).
+# 2. upload: bench-seed.sh; the ratio is to the libtorrent seeder (transfer MiB/s in brackets),
+#    then the seeder's CPU seconds spent on the upload.
 # 3. recheck: the start-up check of a complete SIZE_MIB file without a resume file: `bitswarm
 #    download` (it finds every piece and exits) against libtorrent's force_recheck
 #    (tests/peers/lt_check.py); GiB/s; the ratio is libtorrent's time over bitswarm's.
@@ -117,7 +118,8 @@ for r in body:
     ratio = "-"
     if base and speed and num(base[1]):
         ratio = f"{speed / num(base[1]):.2f}x ({transfer / num(base[2]):.2f}x)"
-    table.append(("2 upload", "seed to a libtorrent leecher", r[0], f"{r[1]} MiB/s ({r[2]})", ratio, r[4]))
+    cpu = f", {r[5]} CPU s" if len(r) >= 7 else ""
+    table.append(("2 upload", "seed to a libtorrent leecher", r[0], f"{r[1]} MiB/s ({r[2]}){cpu}", ratio, r[4]))
 times = {}
 for line in open(os.path.join(out, "recheck.txt")):
     who, secs = line.split()
