@@ -102,12 +102,13 @@ impl Engine {
     /// False if nobody is squatting.
     pub(super) fn evict_squatter(&mut self, now: Duration, for_outgoing: bool) -> bool {
         let grace = self.config.squat_grace;
+        let heard = self.listening.clock(now);
         let victim = self
             .peers
             .iter()
             .filter(|(_, p)| for_outgoing || !p.outgoing)
-            .filter(|(_, p)| p.is_squatting(now, grace))
-            .min_by_key(|(_, p)| (!p.snubbed, p.last_block_at.max(p.connected_at)))
+            .filter(|(_, p)| p.is_squatting(heard, grace))
+            .min_by_key(|(_, p)| (!p.snubbed, p.useful_at()))
             .map(|(k, _)| *k);
         match victim {
             Some(key) => {
@@ -179,6 +180,7 @@ impl Engine {
 
     fn any_squatter(&self, now: Duration) -> bool {
         let grace = self.config.squat_grace;
-        self.peers.values().any(|p| p.is_squatting(now, grace))
+        let heard = self.listening.clock(now);
+        self.peers.values().any(|p| p.is_squatting(heard, grace))
     }
 }

@@ -301,6 +301,37 @@ fn a_squatter_with_nothing_we_want_is_evicted_only_when_someone_waits() {
 }
 
 #[test]
+fn time_spent_not_reading_does_not_make_a_squatter() {
+    let mut e = engine(2);
+    e.config.max_peers = 1;
+    e.config.reserved_outgoing = 0;
+    join(&mut e, t(0), 1, 1, 1, true);
+    e.message(t(0), PeerKey(1), Message::HaveNone);
+    e.set_listening(t(1), false);
+    drain(&mut e);
+    // Twice the grace on the wall clock, none of it spent reading what the peer sent (haves
+    // of pieces we want among it, perhaps).
+    let grace = e.config.squat_grace;
+    let late = t(1) + grace * 2;
+    e.add_peers(late, [addr(9)]);
+    e.tick(late);
+    let acts = drain(&mut e);
+    assert!(
+        !acts.contains(&Action::Disconnect(PeerKey(1), Reason::Squatting)),
+        "{acts:?}"
+    );
+    // Reading again: the grace runs on from the second it had used.
+    e.set_listening(late, true);
+    let due = late + grace - t(1);
+    e.tick(due - Duration::from_millis(1));
+    let acts = drain(&mut e);
+    assert!(!acts.contains(&Action::Connect(addr(9))), "{acts:?}");
+    assert_eq!(e.next_timeout(due - Duration::from_millis(1)), Some(due));
+    e.tick(due);
+    assert_makes_room(&drain(&mut e), PeerKey(1), addr(9));
+}
+
+#[test]
 fn incoming_peers_cannot_take_the_slots_kept_for_our_dials() {
     let mut e = engine(2);
     e.config.max_peers = 4;

@@ -3,8 +3,8 @@
 //! The shell stops reading peer input while its own disk is behind (the pending-write cap):
 //! blocks then wait in socket buffers, and the requests for them look late although every
 //! peer sent on time. Whatever judges a peer by time (the endgame's request ages, snub,
-//! request and idle timeouts, download rates) must not count those spells against it; this
-//! clock stands still through them.
+//! request and idle timeouts, download rates, the squatting grace) must not count those spells
+//! against it; this clock stands still through them.
 
 use std::time::Duration;
 

@@ -239,7 +239,6 @@ impl Engine {
         if peer.take_request(block) {
             peer.rate.add(heard, len);
             peer.received += len;
-            peer.last_block_at = now;
             peer.last_block_heard = heard;
             peer.snubbed = false;
             peer.delivered = true;

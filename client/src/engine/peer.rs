@@ -131,13 +131,13 @@ pub struct Peer {
     /// Payload bytes of our requests it answered, over the whole connection: the choker's
     /// tie-break, so a peer that has ever given us data ranks above one that never has.
     pub received: u64,
-    /// When the connection was admitted, for the squatting grace.
+    /// When the connection was admitted, for the choker's new-peer weight.
     pub connected_at: Duration,
-    /// The last time a requested block arrived (or when requests started), for the squatting
-    /// grace and eviction order.
-    pub last_block_at: Duration,
-    /// The same on the engine's listening clock (`listening.rs`), for snub detection: time
-    /// our own disk kept us from reading does not count against the peer.
+    /// The same on the engine's listening clock (`listening.rs`), for the squatting grace.
+    pub connected_heard: Duration,
+    /// The last time a requested block arrived (or when requests started), on the listening
+    /// clock, for snub detection, the squatting grace and the eviction order: time our own
+    /// disk kept us from reading does not count against the peer.
     pub last_block_heard: Duration,
     /// When anything last arrived, on the listening clock, for the idle timeout.
     pub last_heard: Duration,
@@ -243,7 +243,7 @@ impl Peer {
             rate: Rate::default(),
             received: 0,
             connected_at: now,
-            last_block_at: now,
+            connected_heard: heard,
             last_block_heard: heard,
             last_heard: heard,
             last_sent_at: now,
@@ -309,10 +309,15 @@ impl Peer {
     }
 
     /// Whether it holds a slot without being useful: snubbed, or nothing we want (and no
-    /// block from it) for `grace`.
-    pub fn is_squatting(&self, now: Duration, grace: Duration) -> bool {
-        let useful_at = self.connected_at.max(self.last_block_at);
-        self.snubbed || (!self.interested && now.saturating_sub(useful_at) >= grace)
+    /// block from it) for `grace` of listening time (`heard` is the listening clock now: a
+    /// spell of not reading its messages, haves included, is not held against it).
+    pub fn is_squatting(&self, heard: Duration, grace: Duration) -> bool {
+        self.snubbed || (!self.interested && heard.saturating_sub(self.useful_at()) >= grace)
+    }
+
+    /// On the listening clock: when it last gave us a block, or connected.
+    pub fn useful_at(&self) -> Duration {
+        self.connected_heard.max(self.last_block_heard)
     }
 }
 

@@ -103,7 +103,6 @@ impl Engine {
         let listened_at = self.listening.clock(now);
         if peer.in_flight.is_empty() {
             // The snub clock starts when there is something to wait for.
-            peer.last_block_at = now;
             peer.last_block_heard = listened_at;
         }
         peer.queued_blind |= !known;

@@ -143,12 +143,13 @@ impl Engine {
         match self.next_dial_at(now) {
             Some(t) => consider(t),
             None if !self.completed && self.swarm.next_dial_at(now, c).is_some() => {
-                // Full, with candidates waiting: wake when a peer becomes a squatter.
+                // Full, with candidates waiting: wake when a peer becomes a squatter (on the
+                // listening clock, so none while not reading).
                 let soonest = self
                     .peers
                     .values()
                     .filter(|p| !p.interested && !p.snubbed)
-                    .map(|p| p.connected_at.max(p.last_block_at) + c.squat_grace)
+                    .filter_map(|p| heard(p.useful_at() + c.squat_grace))
                     .filter(|t| *t > now)
                     .min();
                 if let Some(t) = soonest {
