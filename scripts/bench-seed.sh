@@ -22,9 +22,9 @@
 # - upload CPU s = the seeder process's user + system time (all its threads, from
 #   /proc/PID/stat) from the leecher's start to its end: what serving the upload cost, without
 #   the start-up check (which the seeders do differently: libtorrent has no resume data here).
-# - one unmeasured warm-up run comes first: the first run of the script was 10-25% slower
-#   whichever seeder had it (bitswarm against the same binary listed second: 2.38 s then 2.11 s),
-#   and the seeder listed first always got it.
+# - one unmeasured warm-up run comes first: the script's first run was the slow one (the same
+#   bitswarm binary listed twice: 2.38 s for the first, 2.11 s for the second; bitswarm listed
+#   first: 297-419 MiB/s in its first run against 430-510 in later ones).
 # - every run gets a fresh tracker (a killed seeder would stay listed), a fresh seeder (Transmission
 #   3.00 does not take a second leecher from the same address; see /work/shared/REAL-PEERS.md), a
 #   fresh leecher on a fresh listen port with an empty download dir on the same disk as the build
@@ -201,7 +201,7 @@ run_one() {
     status=no-seeder
   else
     port=$(free_port)
-    program=$(pgrep -P "$seeder_pid" | head -n 1)
+    program=$(pgrep -P "$seeder_pid" | head -n 1 || true)
     cpu0=$(cpu_seconds "$program")
     $python "$root/tests/peers/lt_leech.py" "$torrent" "$dl" --port "$port" \
       --timeout "$run_timeout" >"$log.leech.out" 2>"$log.leech.err" &
