@@ -200,6 +200,14 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
+        // BEP 6 has a peer answer each cancel with the block or a reject, in order. A reject
+        // for a block we cancelled and have asked of it again since answers the cancel: taken
+        // as the new request's, it would drop a request the peer is serving, and the block
+        // asked of others would then come twice.
+        let asked_again = peer.in_flight.iter().any(|r| r.block == block);
+        if asked_again && peer.take_cancelled(block) {
+            return;
+        }
         if !peer.take_request(block) {
             return;
         }

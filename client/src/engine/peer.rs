@@ -15,7 +15,7 @@ pub const REFUSAL_TTL: Duration = Duration::from_secs(60);
 const RATE_WINDOW: Duration = Duration::from_secs(5);
 
 /// How long a rate must have been measured before it sizes a request queue by itself.
-const RATE_KNOWN_AFTER: Duration = Duration::from_secs(2);
+pub const RATE_KNOWN_AFTER: Duration = Duration::from_secs(2);
 
 /// A download rate measured over a sliding window of one-second buckets.
 #[derive(Debug, Clone, Default)]
@@ -283,6 +283,14 @@ impl Peer {
                 .given_up
                 .remove(i)
                 .is_some_and(|(_, at)| now.saturating_sub(at) < GIVEN_UP_GRACE),
+            None => false,
+        }
+    }
+
+    /// Removes `block` from the given-up requests, whatever its age; true if it was there.
+    pub fn take_cancelled(&mut self, block: BlockRef) -> bool {
+        match self.given_up.iter().position(|(b, _)| *b == block) {
+            Some(i) => self.given_up.remove(i).is_some(),
             None => false,
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::geometry::{BlockRef, BLOCK_LEN};
 use crate::wire::Message;
 
+use super::peer::RATE_KNOWN_AFTER;
 use super::picker::Ask;
 use super::{Engine, InFlight, Peer, PeerKey};
 
@@ -120,6 +121,11 @@ impl Engine {
     /// Once its rate is known, a peer filled blind (the deep start-up queue) sheds what its
     /// rate says it would take over three times `queue_time` to send, once; not a peer on
     /// parole, whose cap is about verdicts. True when it shed.
+    ///
+    /// Only a peer that has held these requests as long as a rate takes to be known is judged
+    /// by them: a rate can become known on data from before them (an earlier unchoke, then a
+    /// long choke, reads slow), and cancelling requests sent milliseconds ago only crosses the
+    /// blocks already on their way, which the refill then asks of the same peer again.
     fn shed_if_filled_blind(&mut self, now: Duration, key: PeerKey, want: usize) -> bool {
         let heard = self.listening.clock(now);
         let Some(peer) = self.peers.get_mut(&key) else {
@@ -128,10 +134,15 @@ impl Engine {
         if !peer.queued_blind || !peer.rate.is_known(heard) {
             return false;
         }
-        peer.queued_blind = false;
         if peer.parole || peer.in_flight.len() <= want.saturating_mul(3) + 2 {
+            peer.queued_blind = false;
             return false;
         }
+        let oldest = peer.in_flight.first().map_or(heard, |r| r.listened_at);
+        if heard.saturating_sub(oldest) < RATE_KNOWN_AFTER {
+            return false;
+        }
+        peer.queued_blind = false;
         self.shed_requests(now, key, want);
         true
     }
@@ -211,3 +222,7 @@ impl Engine {
         by_rate.clamp(floor.min(cap), cap)
     }
 }
+
+#[cfg(test)]
+#[path = "requests_tests.rs"]
+mod tests;

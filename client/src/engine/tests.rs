@@ -523,37 +523,3 @@ fn extension_handshake_may_precede_the_bitfield() {
     assert!(e.peer(k).is_some(), "still connected: {acts:?}");
     assert_eq!(requests(&acts, k).len(), 3, "reqq caps the queue");
 }
-
-/// A peer sent the deep start-up queue before its rate was known sheds the excess once the
-/// rate shows it slow: the cancelled blocks are asked of another peer.
-#[test]
-fn a_slow_peer_filled_blind_sheds_its_excess_requests_to_others() {
-    let mut e = engine(32);
-    let all: Vec<u32> = (0..32).collect();
-    let blind = connect(&mut e, 1, &all, t(0));
-    assert_eq!(blind.len(), e.config.min_queue);
-    // One block in the first second, one two seconds later: 16 KiB/s, known.
-    deliver(&mut e, 1, blind[0], t(1));
-    let outstanding: Vec<BlockRef> = e
-        .peer(PeerKey(1))
-        .unwrap()
-        .in_flight
-        .iter()
-        .map(|r| r.block)
-        .collect();
-    assert_eq!(outstanding[0], blind[1]);
-    let acts = deliver(&mut e, 1, blind[1], t(3));
-    let cancelled: Vec<BlockRef> = acts
-        .iter()
-        .filter_map(|a| match a {
-            Action::Send(PeerKey(1), Message::Cancel(b)) => Some(*b),
-            _ => None,
-        })
-        .collect();
-    // 16 KiB/s x 3 s is 3 blocks: all but the oldest 3 still outstanding are cancelled.
-    assert_eq!(cancelled, outstanding[4..].to_vec());
-    assert_eq!(e.peer(PeerKey(1)).unwrap().in_flight.len(), 3);
-    // A fast peer arriving gets the cancelled blocks.
-    let fast = connect(&mut e, 2, &all, t(3));
-    assert!(cancelled.iter().all(|b| fast.contains(b)));
-}
