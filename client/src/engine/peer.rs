@@ -278,21 +278,19 @@ impl Peer {
 
     /// Removes `block` from the given-up requests; true if it was there and still in grace.
     pub fn take_given_up(&mut self, block: BlockRef, now: Duration) -> bool {
-        match self.given_up.iter().position(|(b, _)| *b == block) {
-            Some(i) => self
-                .given_up
-                .remove(i)
-                .is_some_and(|(_, at)| now.saturating_sub(at) < GIVEN_UP_GRACE),
-            None => false,
-        }
+        self.remove_given_up(block)
+            .is_some_and(|at| now.saturating_sub(at) < GIVEN_UP_GRACE)
     }
 
     /// Removes `block` from the given-up requests, whatever its age; true if it was there.
     pub fn take_cancelled(&mut self, block: BlockRef) -> bool {
-        match self.given_up.iter().position(|(b, _)| *b == block) {
-            Some(i) => self.given_up.remove(i).is_some(),
-            None => false,
-        }
+        self.remove_given_up(block).is_some()
+    }
+
+    /// Removes `block` from the given-up requests; when it was given up, if it was there.
+    fn remove_given_up(&mut self, block: BlockRef) -> Option<Duration> {
+        let i = self.given_up.iter().position(|(b, _)| *b == block)?;
+        self.given_up.remove(i).map(|(_, at)| at)
     }
 
     /// Whether we may send a request for a block of `piece` now.
